@@ -1,0 +1,499 @@
+"""Tape autodiff: GradientTape, backward(), grad, custom_gradient, no_grad.
+
+Recorded ops form a graph (each output tensor points at its :class:`Node`);
+a tape additionally keeps the list of nodes recorded while it was active,
+which fixes what ``tape.gradient`` may differentiate through (TensorFlow's
+semantics).  VJPs are engine ops, so the backward pass goes through the
+same dispatch (hooks see it with ``phase="backward"``) and is itself
+recorded when an outer tape is active: nested tapes give higher-order
+gradients.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+
+import numpy as np
+
+from core import _dispatch as D
+from core.errors import GradientError
+from core.tensor import Tensor, Variable, _make, tensor as _tensor
+
+
+# ------------------------------------------------------------- grad mode --
+
+
+class no_grad(contextlib.ContextDecorator):
+    """Ops inside record nothing (no graph, no tape entries)."""
+
+    def __enter__(self):
+        self._prev = D.grad_enabled
+        D.grad_enabled = False
+        return self
+
+    def __exit__(self, *exc):
+        D.grad_enabled = self._prev
+        return False
+
+
+class enable_grad(contextlib.ContextDecorator):
+    def __enter__(self):
+        self._prev = D.grad_enabled
+        D.grad_enabled = True
+        return self
+
+    def __exit__(self, *exc):
+        D.grad_enabled = self._prev
+        return False
+
+
+def is_grad_enabled() -> bool:
+    return D.grad_enabled
+
+
+# ------------------------------------------------------------- the engine --
+
+
+def _flat_inputs(node):
+    """(position, tensor) for every tensor operand of a node."""
+    for i, x in enumerate(node.inputs):
+        if isinstance(x, Tensor):
+            yield i, x
+        elif isinstance(x, (list, tuple)):
+            for x2 in x:
+                if isinstance(x2, Tensor):
+                    yield i, x2
+
+
+def _reachable(roots, member):
+    """Nodes reachable from ``roots`` through ``member`` nodes, newest first."""
+    seen = {}
+    stack = [n for n in roots if n is not None and member(n)]
+    for n in stack:
+        seen[id(n)] = n
+    while stack:
+        n = stack.pop()
+        for _, x in _flat_inputs(n):
+            p = x._node
+            if p is not None and id(p) not in seen and member(p):
+                seen[id(p)] = p
+                stack.append(p)
+    return sorted(seen.values(), key=lambda n: n.index, reverse=True)
+
+
+def _vjp_grads(node, g):
+    """Gradients for each operand of ``node`` given the output gradient."""
+    op = node.op
+    ans = _make(node.out, g._device)
+    ans._node = node
+    ans._rg = True
+    attrs = node.attrs or {}
+    inputs = node.inputs
+    if len(op.vjps) == 1 and getattr(op.vjps[0], "all_inputs", False):
+        return op.vjps[0](g, ans, *inputs, **attrs)
+    out = []
+    for i, x in enumerate(inputs):
+        if isinstance(x, Tensor) and x._rg and i < len(op.vjps) \
+                and op.vjps[i] is not None:
+            out.append(op.vjps[i](g, ans, *inputs, **attrs))
+        else:
+            out.append(None)
+    return out
+
+
+def vjp_all(fn):
+    """Mark a VJP that returns the gradients of all operands at once."""
+    fn.all_inputs = True
+    return fn
+
+
+def _run_backward(seeds, member):
+    """Propagate gradients from ``seeds`` ({id(key): (tensor, grad)}).
+
+    Returns (node_grads: id(node) -> grad, leaf_grads: id(tensor) ->
+    (tensor, grad)).  Gradient accumulation uses engine ops.
+    """
+    node_grads = {}
+    leaf_grads = {}
+    roots = []
+    for t, g in seeds:
+        if t._node is not None and member(t._node):
+            key = id(t._node)
+            node_grads[key] = g if key not in node_grads else node_grads[key] + g
+            roots.append(t._node)
+        else:
+            key = id(t)
+            prev = leaf_grads.get(key)
+            leaf_grads[key] = (t, g if prev is None else prev[1] + g)
+    order = _reachable(roots, member)
+    saved = (D.phase, D.forward_index, D.scope)
+    try:
+        D.phase = "backward"
+        for node in order:
+            g = node_grads.get(id(node))
+            if g is None:
+                continue
+            D.forward_index = node.index
+            D.scope = node.scope
+            grads = _vjp_grads(node, g)
+            for (i, x), gi in zip(_flat_positions(node), _flatten(grads, node)):
+                if gi is None or not x._rg or x._data.dtype.kind not in "fc":
+                    continue
+                if isinstance(gi, Tensor) and gi.shape != x.shape:
+                    raise GradientError(
+                        f"VJP of {node.op.name} returned a gradient of shape "
+                        f"{gi.shape} for an operand of shape {x.shape}")
+                p = x._node
+                if p is not None and member(p):
+                    k = id(p)
+                    prev = node_grads.get(k)
+                    node_grads[k] = gi if prev is None else prev + gi
+                else:
+                    k = id(x)
+                    prev = leaf_grads.get(k)
+                    leaf_grads[k] = (x, gi if prev is None else prev[1] + gi)
+    finally:
+        D.phase, D.forward_index, D.scope = saved
+    return node_grads, leaf_grads
+
+
+def _flat_positions(node):
+    return list(_flat_inputs(node))
+
+
+def _flatten(grads, node):
+    """Align a VJP's per-operand grads with ``_flat_inputs`` order."""
+    out = []
+    for i, x in enumerate(node.inputs):
+        gi = grads[i] if i < len(grads) else None
+        if isinstance(x, Tensor):
+            out.append(gi)
+        elif isinstance(x, (list, tuple)):
+            for j, x2 in enumerate(x):
+                if isinstance(x2, Tensor):
+                    out.append(gi[j] if gi is not None else None)
+    return out
+
+
+def _ones_like(t):
+    return _make(t._device.xp.ones(t._data.shape, dtype=t._data.dtype),
+                 t._device)
+
+
+def _as_grad(g, like):
+    if isinstance(g, Tensor):
+        return g
+    arr = np.asarray(g, dtype=like._data.dtype)
+    if like._device is not D._devices.CPU:
+        arr = like._device.backend.from_host(arr, like._device.index)
+    return _make(arr, like._device)
+
+
+def backward(target, grad=None, retain_graph=False, create_graph=False):
+    """PyTorch-style: accumulate into ``.grad`` of the leaves behind target."""
+    if not isinstance(target, Tensor):
+        raise GradientError("backward() needs a tensor")
+    if not target._rg:
+        raise GradientError(
+            "backward(): this tensor does not require grad and has no "
+            "recorded graph (was it computed under no_grad, or from inputs "
+            "without requires_grad=True?)")
+    if grad is None:
+        if target._data.size != 1:
+            raise GradientError(
+                f"backward(): grad can be implicitly created only for a "
+                f"scalar output; this one has shape {target.shape}; pass grad=")
+        grad = _ones_like(target)
+    else:
+        grad = _as_grad(grad, target)
+    ctx = contextlib.nullcontext() if create_graph else no_grad()
+    with ctx:
+        _, leaves = _run_backward([(target, grad)], lambda n: True)
+        for t, g in leaves.values():
+            if t._rg is not True or t._node is not None:
+                continue
+            if not create_graph:
+                g = g.detach()
+            prev = t.grad
+            t._grad = g if prev is None else prev + g
+
+
+# ------------------------------------------------------------ GradientTape --
+
+
+def _nest_flatten(x, out):
+    if isinstance(x, dict):
+        for k in sorted(x, key=str):
+            _nest_flatten(x[k], out)
+    elif isinstance(x, (list, tuple)):
+        for v in x:
+            _nest_flatten(v, out)
+    else:
+        out.append(x)
+    return out
+
+
+def _nest_pack(structure, flat_iter):
+    if isinstance(structure, dict):
+        keys = sorted(structure, key=str)
+        vals = {k: _nest_pack(structure[k], flat_iter) for k in keys}
+        return {k: vals[k] for k in structure}
+    if isinstance(structure, (list, tuple)):
+        vals = [_nest_pack(v, flat_iter) for v in structure]
+        if isinstance(structure, tuple) and hasattr(structure, "_fields"):
+            return type(structure)(*vals)
+        return type(structure)(vals)
+    return next(flat_iter)
+
+
+class GradientTape:
+    """Records ops for automatic differentiation (TensorFlow's semantics).
+
+    Trainable Variables used inside are watched automatically (unless
+    ``watch_accessed_variables=False``); other tensors need ``watch``.  A
+    non-persistent tape allows one ``gradient()`` call.
+    """
+
+    def __init__(self, persistent=False, watch_accessed_variables=True):
+        self.persistent = persistent
+        self.watch_accessed_variables = watch_accessed_variables
+        self._entries = []
+        self._watched = {}
+        self._used = False
+        self._active = False
+
+    # context
+    def __enter__(self):
+        if self._active:
+            raise GradientError("this GradientTape is already recording")
+        self._active = True
+        D.tapes = D.tapes + (self,)
+        return self
+
+    def __exit__(self, *exc):
+        self._active = False
+        D.tapes = tuple(t for t in D.tapes if t is not self)
+        # watched tensors stay marked (_rg == 2): a later gradient() on a
+        # persistent or outer tape still needs to differentiate through them
+        return False
+
+    @property
+    def entries(self):
+        """The nodes this tape recorded, oldest first (read-only view)."""
+        return tuple(self._entries)
+
+    def watch(self, tensors):
+        """Make the tape record ops on these tensors (nested lists/dicts)."""
+        for t in _nest_flatten(tensors, []):
+            if not isinstance(t, Tensor):
+                raise GradientError(
+                    f"watch() takes tensors, got {type(t).__name__}")
+            if t._data.dtype.kind not in "fc":
+                continue  # integer tensors never get gradients (TF warns)
+            if not t._rg:
+                t._rg = 2
+            self._watched[id(t)] = t
+
+    def watched_variables(self):
+        seen = {}
+        for n in self._entries:
+            for _, x in _flat_inputs(n):
+                if isinstance(x, Variable) and x.trainable:
+                    seen[id(x)] = x
+        for t in self._watched.values():
+            if isinstance(t, Variable):
+                seen[id(t)] = t
+        return tuple(seen.values())
+
+    @contextlib.contextmanager
+    def stop_recording(self):
+        """Ops inside this block are not recorded on this tape."""
+        if not self._active:
+            raise GradientError("stop_recording() on a tape that is not recording")
+        D.tapes = tuple(t for t in D.tapes if t is not self)
+        try:
+            yield
+        finally:
+            if self._active and self not in D.tapes:
+                D.tapes = D.tapes + (self,)
+
+    def reset(self):
+        """Forget everything recorded so far (the tape keeps recording)."""
+        self._entries.clear()
+        self._watched.clear()
+        self._used = False
+
+    def gradient(self, target, sources, output_gradients=None,
+                 unconnected_gradients="none"):
+        """d(target)/d(sources), shaped like ``sources`` (a nest)."""
+        if unconnected_gradients not in ("none", "zero"):
+            raise ValueError("unconnected_gradients must be 'none' or 'zero'")
+        if self._used and not self.persistent:
+            raise GradientError(
+                "gradient() called twice on a non-persistent GradientTape; "
+                "use GradientTape(persistent=True) to compute several gradients")
+        targets = _nest_flatten(target, [])
+        if output_gradients is None:
+            seeds_g = [None] * len(targets)
+        else:
+            seeds_g = _nest_flatten(output_gradients, [])
+            if len(seeds_g) != len(targets):
+                raise GradientError("output_gradients must match target")
+        seeds = []
+        for t, g in zip(targets, seeds_g):
+            if not isinstance(t, Tensor):
+                raise GradientError(f"gradient target must be a tensor, got "
+                                    f"{type(t).__name__}")
+            seeds.append((t, _ones_like(t) if g is None else _as_grad(g, t)))
+        flat_sources = _nest_flatten(sources, [])
+        members = {id(n) for n in self._entries}
+        # record the backward pass only when an (outer) tape is recording
+        ctx = contextlib.nullcontext() if D.tapes else no_grad()
+        with ctx:
+            node_grads, leaf_grads = _run_backward(
+                seeds, lambda n: id(n) in members)
+        results = []
+        for s in flat_sources:
+            if not isinstance(s, Tensor):
+                raise GradientError(
+                    f"gradient sources must be tensors or Variables, got "
+                    f"{type(s).__name__}")
+            g = None
+            if isinstance(s, Variable) and not self.watch_accessed_variables \
+                    and id(s) not in self._watched:
+                g = None
+            elif s._node is not None and id(s._node) in node_grads:
+                g = node_grads[id(s._node)]
+            elif id(s) in leaf_grads:
+                g = leaf_grads[id(s)][1]
+            if g is None and unconnected_gradients == "zero":
+                g = _make(s._device.xp.zeros(s._data.shape, s._data.dtype),
+                          s._device)
+            results.append(g)
+        if not self.persistent:
+            self._used = True
+            self._entries = []
+        return _nest_pack(sources, iter(results))
+
+    def jacobian(self, target, source):
+        """Full Jacobian d(target)/d(source) of shape target.shape+source.shape."""
+        from core.ops import reshape, stack
+
+        if not self.persistent:
+            raise GradientError("jacobian() needs a persistent tape")
+        n = target.size
+        rows = []
+        for i in range(n):
+            seed = np.zeros(n, dtype=target.dtype)
+            seed[i] = 1
+            seed_t = _as_grad(seed.reshape(target.shape), target)
+            g = self.gradient(target, source, output_gradients=seed_t,
+                              unconnected_gradients="zero")
+            rows.append(g)
+        return reshape(stack(rows), target.shape + source.shape)
+
+
+# ----------------------------------------------------- functional helpers --
+
+
+def value_and_grad(f, argnums=0, has_aux=False):
+    """``f`` -> a function returning (value, grads) (aux too with has_aux)."""
+    single = isinstance(argnums, int)
+    nums = (argnums,) if single else tuple(argnums)
+
+    @functools.wraps(f)
+    def wrapped(*args, **kwargs):
+        args = list(args)
+        for i in nums:
+            if i >= len(args):
+                raise GradientError(f"argnums {i} but only {len(args)} "
+                                    "positional arguments")
+            if not isinstance(args[i], Tensor):
+                args[i] = _tensor(args[i], dtype="float64" if isinstance(
+                    args[i], float) else None)
+        with GradientTape() as tape:
+            tape.watch([args[i] for i in nums])
+            out = f(*args, **kwargs)
+        aux = None
+        if has_aux:
+            if not (isinstance(out, tuple) and len(out) == 2):
+                raise GradientError("has_aux=True: f must return (value, aux)")
+            out, aux = out
+        if not isinstance(out, Tensor) or out.size != 1:
+            raise GradientError(
+                "grad: f must return a scalar tensor; got "
+                f"{getattr(out, 'shape', type(out).__name__)}")
+        gs = tape.gradient(out, [args[i] for i in nums],
+                           unconnected_gradients="zero")
+        gs = gs[0] if single else tuple(gs)
+        if has_aux:
+            return (out, aux), gs
+        return out, gs
+
+    return wrapped
+
+
+def grad(f, argnums=0, has_aux=False):
+    """``f`` -> a function returning df/d(args[argnums]) (nestable)."""
+    vg = value_and_grad(f, argnums, has_aux)
+
+    @functools.wraps(f)
+    def wrapped(*args, **kwargs):
+        (value, grads) = vg(*args, **kwargs)
+        if has_aux:
+            return grads, value[1]
+        return grads
+
+    return wrapped
+
+
+class _CustomOp:
+    """A one-off op for custom_gradient: the user's grad_fn is the VJP."""
+
+    __slots__ = ("name", "vjps", "differentiable")
+
+    def __init__(self, name, grad_fn, n):
+        self.name = name
+        self.differentiable = True
+
+        @vjp_all
+        def vjp(g, ans, *inputs):
+            res = grad_fn(g)
+            if isinstance(res, Tensor) or res is None:
+                res = (res,)
+            res = tuple(res)
+            if len(res) != n:
+                raise GradientError(
+                    f"custom_gradient {name}: grad_fn returned {len(res)} "
+                    f"gradients for {n} inputs")
+            return [None if r is None else _as_grad(r, x)
+                    for r, x in zip(res, inputs)]
+
+        self.vjps = (vjp,)
+
+
+def custom_gradient(f):
+    """``f(*x) -> (y, grad_fn)``; ``grad_fn(dy)`` returns the input grads."""
+
+    @functools.wraps(f)
+    def wrapped(*args, **kwargs):
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        with no_grad():
+            y, grad_fn = f(*args, **kwargs)
+        if not isinstance(y, Tensor):
+            raise GradientError("custom_gradient: f must return (tensor, grad_fn)")
+        y = y.detach()
+        if D.grad_enabled and any(t._rg for t in tensors):
+            op = _CustomOp(f"custom_gradient:{f.__name__}", grad_fn,
+                           len(tensors))
+            D.record(op, tuple(tensors), None, y, D.next_index())
+        return y
+
+    return wrapped
+
+
+def stop_gradient(t):
+    from core.ops import stop_gradient as _sg
+
+    return _sg(t)

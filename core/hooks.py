@@ -1,0 +1,85 @@
+"""Hooks on every op.
+
+``register(hook)`` where ``hook`` has optional ``before_op(event)`` and
+``after_op(event)`` methods (and optionally ``wants_device_time = True`` to
+get GPU timer events); it returns a :class:`RemovableHandle`.
+``with attached(hook):`` registers for the block and nests.  Hooks run on
+the thread that runs the op.  An exception raised in a hook surfaces as
+:class:`core.errors.HookError` naming the hook; the engine stays usable.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+from core import _dispatch as _D
+from core._dispatch import OpEvent, user_frame, user_location  # noqa: F401
+
+__all__ = ["register", "attached", "OpEvent", "RemovableHandle", "registered",
+           "scope", "current_scope", "user_location", "user_frame"]
+
+
+class RemovableHandle:
+    """Returned by :func:`register`; ``remove()`` is idempotent."""
+
+    __slots__ = ("hook", "_removed")
+
+    def __init__(self, hook):
+        self.hook = hook
+        self._removed = False
+
+    def remove(self):
+        if self._removed:
+            return
+        self._removed = True
+        for i, h in enumerate(_D.hooks):
+            if h is self.hook:
+                del _D.hooks[i]
+                break
+        _D.refresh_hooks()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.remove()
+        return False
+
+
+def register(hook) -> RemovableHandle:
+    """Call ``hook.before_op(ev)``/``hook.after_op(ev)`` around every op."""
+    if getattr(hook, "before_op", None) is None and \
+            getattr(hook, "after_op", None) is None:
+        raise TypeError("a hook needs a before_op or after_op method")
+    _D.hooks.append(hook)
+    _D.refresh_hooks()
+    return RemovableHandle(hook)
+
+
+@contextlib.contextmanager
+def attached(hook):
+    """``with attached(hook):`` the hook sees every op in the block."""
+    handle = register(hook)
+    try:
+        yield hook
+    finally:
+        handle.remove()
+
+
+def registered() -> tuple:
+    return tuple(_D.hooks)
+
+
+@contextlib.contextmanager
+def scope(name: str):
+    """Push a name scope recorded on every op event inside (``event.scope``)."""
+    prev = _D.scope
+    _D.scope = prev + (str(name),)
+    try:
+        yield _D.scope
+    finally:
+        _D.scope = prev
+
+
+def current_scope() -> tuple:
+    return _D.scope
