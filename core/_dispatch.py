@@ -37,8 +37,8 @@ _CORE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 # ---------------------------------------------------------------- state --
 
 hooks: list = []          # registered hook objects, in registration order
-before_hooks: list = []   # bound before_op callables
-after_hooks: list = []    # bound after_op callables
+before_hooks: tuple = ()  # bound before_op callables
+after_hooks: tuple = ()   # bound after_op callables
 tapes: tuple = ()         # active recording GradientTapes, outermost first
 grad_enabled = True       # no_grad() turns this off
 scope: tuple = ()         # name scopes, e.g. ("model", "layers", "0")
@@ -46,6 +46,7 @@ phase = "forward"         # "backward" while a VJP runs
 forward_index = None      # the forward op a backward op differentiates
 counter = itertools.count(1)   # one monotonic op index per process
 wants_device_time = 0     # hooks asking for device timers
+wants_tape_entries = 0    # hooks asking tapes to list their nodes
 
 
 def next_index() -> int:
@@ -74,17 +75,24 @@ class Op:
     ``vjps`` is a tuple with one function per differentiable operand,
     ``vjp(g, ans, *inputs, **attrs) -> Tensor`` (``None`` for an operand
     without a gradient); ``differentiable=False`` marks ops such as
-    comparisons and argmax that never record.
+    comparisons and argmax that never record.  ``impure=True`` marks ops
+    whose result is not a function of their inputs (they draw random
+    numbers, e.g. dropout): ``core.function`` never folds, merges or
+    drops them.
     """
 
-    __slots__ = ("name", "make", "vjps", "differentiable", "kernels",
-                 "out_device", "doc", "__weakref__")
+    __slots__ = ("name", "make", "vjps", "vjp_all", "differentiable",
+                 "kernels", "out_device", "doc", "impure", "__weakref__")
 
     def __init__(self, name, make, vjps=None, differentiable=True,
-                 out_device=None, doc=""):
+                 out_device=None, doc="", impure=False):
         self.name = name
+        self.impure = impure
         self.make = make
         self.vjps = tuple(vjps) if vjps else ()
+        # one VJP returning all operands' gradients (see autodiff.vjp_all)
+        self.vjp_all = bool(self.vjps) and getattr(
+            self.vjps[0], "all_inputs", False)
         self.differentiable = differentiable
         self.out_device = out_device  # fn(attrs) -> Device for transfers
         self.doc = doc
@@ -124,8 +132,8 @@ def defop(name, make, vjps=None, differentiable=True, **kw) -> Op:
 class Node:
     """What a recorded op keeps for its backward pass."""
 
-    __slots__ = ("op", "inputs", "attrs", "out", "index", "scope",
-                 "out_shape", "out_dtype", "__weakref__")
+    __slots__ = ("op", "inputs", "attrs", "out", "index", "scope", "tapes",
+                 "__weakref__")
 
     def __init__(self, op, inputs, attrs, out, index):
         self.op = op
@@ -133,7 +141,8 @@ class Node:
         self.attrs = attrs          # dict or None
         self.out = out              # raw output array (no cycle to Tensor)
         self.index = index          # the forward op's index
-        self.scope = scope
+        self.scope = scope          # name scopes when it ran
+        self.tapes = tapes          # the tapes recording when it ran
 
     def __repr__(self):
         return f"<node #{self.index} {self.op.name}>"
@@ -143,6 +152,7 @@ class Node:
 
 Tensor = None   # set by core.tensor (import cycle)
 _make = None    # Tensor factory: _make(data, device)
+_new = object.__new__
 _PY_SCALARS = (int, float, bool)
 _KEEP_AS_GIVEN = (int, float, bool, list, tuple)   # plus Tensor, added later
 
@@ -206,14 +216,7 @@ def kernel_error(op, args, exc):
 
 def user_location(depth=1):
     """(file, line, function) of the innermost frame outside the engine."""
-    f = sys._getframe(depth)
-    core_dir = _CORE_DIR
-    while f is not None:
-        fn = f.f_code.co_filename
-        if not fn.startswith(core_dir):
-            return (fn, f.f_lineno, f.f_code.co_name)
-        f = f.f_back
-    return None
+    return _location(sys._getframe(depth))
 
 
 def user_frame(depth=1):
@@ -225,12 +228,11 @@ def user_frame(depth=1):
 
 
 def record(op, args, attrs, out_t, index):
-    """Record a node for ``out_t`` on the graph and on active tapes."""
+    """Record a node for ``out_t`` on the graph (tapes see it via
+    ``node.tapes``; nothing is appended, so a tape keeps nothing alive)."""
     node = Node(op, args, attrs, out_t._data, index)
     out_t._node = node
     out_t._rg = True
-    for tp in tapes:
-        tp._entries.append(node)
     return node
 
 
@@ -247,22 +249,24 @@ def unary(op):
     diff = op.differentiable
 
     def f(x):
-        if hooks:
-            return apply(op, (x,), None)
         if not isinstance(x, Tensor):
             return apply(op, (x,), None)
         dev = x._device
+        if hooks:
+            return _run_hooked(op, (x,), None, dev, (x._data,), x._rg)
         try:
             out = kernels[dev.slot](x._data)
         except Exception as e:
             raise kernel_error(op, (x,), e) from None
-        t = _make(out, dev)
+        t = _new(Tensor)
+        t._data = out
+        t._device = dev
         if x._rg and diff and grad_enabled and out.dtype.kind in "fc":
-            node = Node(op, (x,), None, out, next(counter))
-            t._node = node
+            t._node = Node(op, (x,), None, out, next(counter))
             t._rg = True
-            for tp in tapes:
-                tp._entries.append(node)
+        else:
+            t._node = None
+            t._rg = False
         return t
 
     f.__name__ = op.name
@@ -276,8 +280,6 @@ def binary(op):
     diff = op.differentiable
 
     def f(a, b):
-        if hooks:
-            return apply(op, (a, b), None)
         if isinstance(a, Tensor):
             dev = a._device
             if isinstance(b, Tensor):
@@ -296,17 +298,26 @@ def binary(op):
             rg = b._rg
         else:
             return apply(op, (a, b), None)
+        if hooks:
+            args = (a, b)
+            if not (isinstance(a, _KEEP_AS_GIVEN) and
+                    isinstance(b, _KEEP_AS_GIVEN)):
+                args = (a if isinstance(a, Tensor) else _make(ad, dev),
+                        b if isinstance(b, Tensor) else _make(bd, dev))
+            return _run_hooked(op, args, None, dev, (ad, bd), rg)
         try:
             out = kernels[dev.slot](ad, bd)
         except Exception as e:
             raise kernel_error(op, (a, b), e) from None
-        t = _make(out, dev)
+        t = _new(Tensor)
+        t._data = out
+        t._device = dev
         if rg and diff and grad_enabled and out.dtype.kind in "fc":
-            node = Node(op, (a, b), None, out, next(counter))
-            t._node = node
+            t._node = Node(op, (a, b), None, out, next(counter))
             t._rg = True
-            for tp in tapes:
-                tp._entries.append(node)
+        else:
+            t._node = None
+            t._rg = False
         return t
 
     f.__name__ = op.name
@@ -316,9 +327,16 @@ def binary(op):
 
 def apply(op, args, attrs=None):
     """Run ``op`` on ``args`` (a tuple) with keyword ``attrs`` (or None)."""
-    if hooks:
-        return _apply_hooked(op, args, attrs)
     dev, datas = _resolve(op, args)
+    if hooks:
+        inputs = args
+        for a in args:
+            if not isinstance(a, _KEEP_AS_GIVEN):
+                inputs = tuple(
+                    a if isinstance(a, _KEEP_AS_GIVEN) else _make(d, dev)
+                    for a, d in zip(args, datas))
+                break
+        return _run_hooked(op, inputs, attrs, dev, datas, _any_tracked(args))
     try:
         out = op.kernels[dev.slot](*datas, **attrs) if attrs else \
             op.kernels[dev.slot](*datas)
@@ -355,16 +373,20 @@ class OpEvent:
     times around the whole dispatch; ``kernel_start_ns``/``kernel_end_ns``
     around the kernel alone, so dispatch overhead and kernel time can be
     told apart.  ``device_time_ns`` is filled when a device timer resolved
-    it (see :meth:`resolve_device_time`).
+    it (see :meth:`resolve_device_time`).  ``op`` is the registry entry.
     """
 
     __slots__ = ("index", "name", "phase", "inputs", "outputs", "attrs",
                  "device", "location", "scope", "forward_index", "start_ns",
-                 "end_ns", "kernel_start_ns", "kernel_end_ns",
-                 "device_time_ns", "_events", "frame", "recorded", "error")
+                 "end_ns", "kernel_start_ns", "kernel_end_ns", "op",
+                 "__dict__")
+    # rarely set: live in the (lazily created) instance dict
+    device_time_ns = None
+    _events = None
+    recorded = False
 
     def __init__(self, index, name, phase, inputs, attrs, device, location,
-                 scope_, forward_index_):
+                 scope_=(), forward_index_=None):
         self.index = index
         self.name = name
         self.phase = phase
@@ -377,11 +399,7 @@ class OpEvent:
         self.forward_index = forward_index_
         self.start_ns = self.end_ns = 0
         self.kernel_start_ns = self.kernel_end_ns = 0
-        self.device_time_ns = None
-        self._events = None
-        self.frame = None
-        self.recorded = False
-        self.error = None
+        self.op = REGISTRY.get(name)
 
     def resolve_device_time(self, block=False):
         """Device time in ns once the GPU finished the op, else None."""
@@ -400,44 +418,63 @@ class OpEvent:
                 f"scope={'.'.join(self.scope)})")
 
 
-def _hook_name(fn):
+def _hook_error(fn, e, ev):
     owner = getattr(fn, "__self__", None)
-    if owner is not None:
-        return f"{type(owner).__name__}.{fn.__name__}"
-    return getattr(fn, "__qualname__", repr(fn))
+    name = (f"{type(owner).__name__}.{fn.__name__}" if owner is not None
+            else getattr(fn, "__qualname__", repr(fn)))
+    return HookError(f"hook {name} raised {type(e).__name__}: {e} "
+                     f"(in {ev.phase} op #{ev.index} {ev.name})")
 
 
-def _call_hooks(fns, ev):
-    for fn in fns:
-        try:
-            fn(ev)
-        except CoreError:
-            raise
-        except BaseException as e:
-            if not isinstance(e, Exception):
-                raise  # KeyboardInterrupt, SystemExit, debugger quit
-            raise HookError(
-                f"hook {_hook_name(fn)} raised {type(e).__name__}: {e} "
-                f"(in {ev.phase} op #{ev.index} {ev.name})") from e
+_EMPTY = {}
+_engine_code = {}   # code object -> True when it lives inside core/
 
 
-def _apply_hooked(op, args, attrs):
+def _location(f):
+    """(file, line, function) of the first frame from ``f`` outside core."""
+    codes = _engine_code
+    while f is not None:
+        co = f.f_code
+        inside = codes.get(co)
+        if inside is None:
+            inside = codes[co] = co.co_filename.startswith(_CORE_DIR)
+        if not inside:
+            return (co.co_filename, f.f_lineno, co.co_name)
+        f = f.f_back
+    return None
+
+
+def _run_hooked(op, args, attrs, dev, datas, rg):
+    """The dispatch with hooks: ``args`` as hooks see them (tensors and
+    Python scalars), ``datas`` the raw arrays, ``rg`` whether any operand is
+    tracked."""
     t0 = _perf_ns()
-    dev, datas = _resolve(op, args)
-    loc = user_location(3)
-    inputs = tuple(
-        a if isinstance(a, _KEEP_AS_GIVEN) else _make(d, dev)
-        for a, d in zip(args, datas)
-    )
-    index = next(counter)
-    ev = OpEvent(index, op.name, phase, inputs, attrs, dev, loc, scope,
-                 forward_index)
+    inputs = args
+    ev = _new(OpEvent)
+    ev.index = index = next(counter)
+    ev.name = op.name
+    ev.op = op
+    ev.phase = phase
+    ev.inputs = inputs
+    ev.outputs = None
+    ev.attrs = attrs if attrs is not None else _EMPTY
+    ev.device = dev
+    ev.location = _location(sys._getframe(2))
+    ev.scope = scope
+    ev.forward_index = forward_index
     ev.start_ns = t0
-    if before_hooks:
-        _call_hooks(list(before_hooks), ev)
+    fn = None
+    try:
+        for fn in before_hooks:
+            fn(ev)
+    except CoreError:
+        raise
+    except Exception as e:
+        raise _hook_error(fn, e, ev) from e
     timed = wants_device_time and dev.backend.has_device_timer
     if timed:
-        e0, e1 = dev.backend.event(), dev.backend.event()
+        e0 = dev.backend.event()
+        e1 = dev.backend.event()
         e0.record()
     ev.kernel_start_ns = _perf_ns()
     try:
@@ -451,24 +488,37 @@ def _apply_hooked(op, args, attrs):
         ev._events = (e0, e1)
     if op.out_device is not None:
         dev = op.out_device(attrs)
-    t = _make(out, dev)
-    if op.differentiable and grad_enabled and _any_tracked(args) \
-            and out.dtype.kind in "fc":
-        record(op, args, attrs, t, index)
+    t = _new(Tensor)
+    t._data = out
+    t._device = dev
+    t._node = None
+    t._rg = False
+    if rg and op.differentiable and grad_enabled and out.dtype.kind in "fc":
+        node = record(op, args, attrs, t, index)
         ev.recorded = True
+        if wants_tape_entries:
+            for tp in tapes:
+                tp._entries.append(node)
     ev.outputs = (t,)
     ev.end_ns = _perf_ns()
-    if after_hooks:
-        _call_hooks(list(after_hooks), ev)
+    try:
+        for fn in after_hooks:
+            fn(ev)
+    except CoreError:
+        raise
+    except Exception as e:
+        raise _hook_error(fn, e, ev) from e
     return t
 
 
 def refresh_hooks():
-    """Rebuild the bound before/after lists from ``hooks``."""
-    global wants_device_time
-    before_hooks[:] = [h.before_op for h in hooks
-                       if getattr(h, "before_op", None) is not None]
-    after_hooks[:] = [h.after_op for h in hooks
-                      if getattr(h, "after_op", None) is not None]
+    """Rebuild the bound before/after tuples from ``hooks``."""
+    global wants_device_time, wants_tape_entries, before_hooks, after_hooks
+    before_hooks = tuple(h.before_op for h in hooks
+                         if getattr(h, "before_op", None) is not None)
+    after_hooks = tuple(h.after_op for h in hooks
+                        if getattr(h, "after_op", None) is not None)
     wants_device_time = sum(1 for h in hooks
                             if getattr(h, "wants_device_time", False))
+    wants_tape_entries = sum(1 for h in hooks
+                             if getattr(h, "wants_tape_entries", False))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import operator
 
 import numpy as np
 
@@ -66,114 +67,139 @@ def _flat_inputs(node):
                     yield i, x2
 
 
+_by_index = operator.attrgetter("index")
+
+
 def _reachable(roots, member):
-    """Nodes reachable from ``roots`` through ``member`` nodes, newest first."""
+    """Nodes reachable from ``roots`` through ``member`` nodes (all when
+    ``member`` is None), newest first: a reverse topological order, since
+    an op's inputs always exist before it runs."""
     seen = {}
-    stack = [n for n in roots if n is not None and member(n)]
-    for n in stack:
-        seen[id(n)] = n
+    stack = []
+    for n in roots:
+        if n is not None and id(n) not in seen and (member is None or member(n)):
+            seen[id(n)] = n
+            stack.append(n)
     while stack:
         n = stack.pop()
-        for _, x in _flat_inputs(n):
-            p = x._node
-            if p is not None and id(p) not in seen and member(p):
-                seen[id(p)] = p
-                stack.append(p)
-    return sorted(seen.values(), key=lambda n: n.index, reverse=True)
-
-
-def _vjp_grads(node, g):
-    """Gradients for each operand of ``node`` given the output gradient."""
-    op = node.op
-    ans = _make(node.out, g._device)
-    ans._node = node
-    ans._rg = True
-    attrs = node.attrs or {}
-    inputs = node.inputs
-    if len(op.vjps) == 1 and getattr(op.vjps[0], "all_inputs", False):
-        return op.vjps[0](g, ans, *inputs, **attrs)
-    out = []
-    for i, x in enumerate(inputs):
-        if isinstance(x, Tensor) and x._rg and i < len(op.vjps) \
-                and op.vjps[i] is not None:
-            out.append(op.vjps[i](g, ans, *inputs, **attrs))
-        else:
-            out.append(None)
-    return out
+        for x in n.inputs:
+            if isinstance(x, Tensor):
+                p = x._node
+                if p is not None and id(p) not in seen and (
+                        member is None or member(p)):
+                    seen[id(p)] = p
+                    stack.append(p)
+            elif isinstance(x, (list, tuple)):
+                for x2 in x:
+                    p = getattr(x2, "_node", None)
+                    if p is not None and id(p) not in seen and (
+                            member is None or member(p)):
+                        seen[id(p)] = p
+                        stack.append(p)
+    return sorted(seen.values(), key=_by_index, reverse=True)
 
 
 def vjp_all(fn):
-    """Mark a VJP that returns the gradients of all operands at once."""
+    """Mark a VJP that returns the gradients of all operands at once
+    (a list aligned with the operands; a list operand gets a list)."""
     fn.all_inputs = True
     return fn
 
 
 def _run_backward(seeds, member):
-    """Propagate gradients from ``seeds`` ({id(key): (tensor, grad)}).
+    """Propagate gradients from ``seeds`` (a list of (tensor, grad)).
 
-    Returns (node_grads: id(node) -> grad, leaf_grads: id(tensor) ->
-    (tensor, grad)).  Gradient accumulation uses engine ops.
+    ``member(node)`` says which nodes may be differentiated through (None:
+    all).  Returns (node_grads: id(node) -> grad, leaf_grads: id(tensor) ->
+    (tensor, grad)).  VJPs and accumulation are engine ops, so hooks see
+    them with phase "backward" and an outer tape records them.
     """
     node_grads = {}
     leaf_grads = {}
     roots = []
+    node = None
+
+    def accumulate(x, gi):
+        if gi is None or not x._rg or x._data.dtype.kind not in "fc":
+            return
+        if gi._data.shape != x._data.shape:
+            raise GradientError(
+                f"VJP of {node.op.name} returned a gradient of shape "
+                f"{gi.shape} for an operand of shape {x.shape}")
+        p = x._node
+        if p is not None and (member is None or member(p)):
+            k = id(p)
+            prev = node_grads.get(k)
+            node_grads[k] = gi if prev is None else prev + gi
+        else:
+            k = id(x)
+            prev = leaf_grads.get(k)
+            leaf_grads[k] = (x, gi if prev is None else prev[1] + gi)
+
     for t, g in seeds:
-        if t._node is not None and member(t._node):
-            key = id(t._node)
-            node_grads[key] = g if key not in node_grads else node_grads[key] + g
+        if t._node is not None and (member is None or member(t._node)):
+            k = id(t._node)
+            prev = node_grads.get(k)
+            node_grads[k] = g if prev is None else prev + g
             roots.append(t._node)
         else:
-            key = id(t)
-            prev = leaf_grads.get(key)
-            leaf_grads[key] = (t, g if prev is None else prev[1] + g)
+            k = id(t)
+            prev = leaf_grads.get(k)
+            leaf_grads[k] = (t, g if prev is None else prev[1] + g)
     order = _reachable(roots, member)
     saved = (D.phase, D.forward_index, D.scope)
+    new = object.__new__
+    get = node_grads.get
     try:
         D.phase = "backward"
         for node in order:
-            g = node_grads.get(id(node))
+            g = get(id(node))
             if g is None:
                 continue
             D.forward_index = node.index
             D.scope = node.scope
-            grads = _vjp_grads(node, g)
-            for (i, x), gi in zip(_flat_positions(node), _flatten(grads, node)):
-                if gi is None or not x._rg or x._data.dtype.kind not in "fc":
+            op = node.op
+            inputs = node.inputs
+            attrs = node.attrs
+            ans = new(Tensor)
+            ans._data = node.out
+            ans._device = g._device
+            ans._node = node
+            ans._rg = True
+            vjps = op.vjps
+            if op.vjp_all:
+                grads = vjps[0](g, ans, *inputs, **attrs) if attrs else \
+                    vjps[0](g, ans, *inputs)
+                for x, gi in zip(inputs, grads):
+                    if isinstance(x, Tensor):
+                        accumulate(x, gi)
+                    elif isinstance(x, (list, tuple)) and gi is not None:
+                        for x2, g2 in zip(x, gi):
+                            if isinstance(x2, Tensor):
+                                accumulate(x2, g2)
+                continue
+            i = 0
+            for x in inputs:
+                fn = vjps[i] if i < len(vjps) else None
+                i += 1
+                if fn is None or not isinstance(x, Tensor) or not x._rg:
                     continue
-                if isinstance(gi, Tensor) and gi.shape != x.shape:
-                    raise GradientError(
-                        f"VJP of {node.op.name} returned a gradient of shape "
-                        f"{gi.shape} for an operand of shape {x.shape}")
+                gi = fn(g, ans, *inputs, **attrs) if attrs else \
+                    fn(g, ans, *inputs)
+                if gi is None:
+                    continue
                 p = x._node
-                if p is not None and member(p):
+                if p is not None and (member is None or member(p)):
+                    if gi._data.shape != x._data.shape:
+                        accumulate(x, gi)   # raises the shape error
                     k = id(p)
-                    prev = node_grads.get(k)
+                    prev = get(k)
                     node_grads[k] = gi if prev is None else prev + gi
                 else:
-                    k = id(x)
-                    prev = leaf_grads.get(k)
-                    leaf_grads[k] = (x, gi if prev is None else prev[1] + gi)
+                    accumulate(x, gi)
     finally:
         D.phase, D.forward_index, D.scope = saved
     return node_grads, leaf_grads
-
-
-def _flat_positions(node):
-    return list(_flat_inputs(node))
-
-
-def _flatten(grads, node):
-    """Align a VJP's per-operand grads with ``_flat_inputs`` order."""
-    out = []
-    for i, x in enumerate(node.inputs):
-        gi = grads[i] if i < len(grads) else None
-        if isinstance(x, Tensor):
-            out.append(gi)
-        elif isinstance(x, (list, tuple)):
-            for j, x2 in enumerate(x):
-                if isinstance(x2, Tensor):
-                    out.append(gi[j] if gi is not None else None)
-    return out
 
 
 def _ones_like(t):
@@ -209,7 +235,7 @@ def backward(target, grad=None, retain_graph=False, create_graph=False):
         grad = _as_grad(grad, target)
     ctx = contextlib.nullcontext() if create_graph else no_grad()
     with ctx:
-        _, leaves = _run_backward([(target, grad)], lambda n: True)
+        _, leaves = _run_backward([(target, grad)], None)
         for t, g in leaves.values():
             if t._rg is not True or t._node is not None:
                 continue
@@ -258,10 +284,15 @@ class GradientTape:
     def __init__(self, persistent=False, watch_accessed_variables=True):
         self.persistent = persistent
         self.watch_accessed_variables = watch_accessed_variables
-        self._entries = []
+        self._entries = []      # nodes recorded while a hook was attached
         self._watched = {}
         self._used = False
         self._active = False
+        self._min_index = 0     # nodes before a reset() are forgotten
+
+    def _member(self, node):
+        """Whether ``node`` was recorded on this tape."""
+        return node.index > self._min_index and self in node.tapes
 
     # context
     def __enter__(self):
@@ -280,7 +311,11 @@ class GradientTape:
 
     @property
     def entries(self):
-        """The nodes this tape recorded, oldest first (read-only view)."""
+        """Nodes recorded on this tape while a hook with
+        ``wants_tape_entries = True`` was attached (debuggers), oldest first.
+        Otherwise the tape keeps no list: membership is stamped on each node
+        (``node.tapes``), so recording costs nothing per op and the tape
+        keeps no tensors alive."""
         return tuple(self._entries)
 
     def watch(self, tensors):
@@ -296,6 +331,7 @@ class GradientTape:
             self._watched[id(t)] = t
 
     def watched_variables(self):
+        """Variables explicitly watched (and, with hooks, those accessed)."""
         seen = {}
         for n in self._entries:
             for _, x in _flat_inputs(n):
@@ -323,6 +359,7 @@ class GradientTape:
         self._entries.clear()
         self._watched.clear()
         self._used = False
+        self._min_index = D.next_index()
 
     def gradient(self, target, sources, output_gradients=None,
                  unconnected_gradients="none"):
@@ -347,12 +384,10 @@ class GradientTape:
                                     f"{type(t).__name__}")
             seeds.append((t, _ones_like(t) if g is None else _as_grad(g, t)))
         flat_sources = _nest_flatten(sources, [])
-        members = {id(n) for n in self._entries}
         # record the backward pass only when an (outer) tape is recording
         ctx = contextlib.nullcontext() if D.tapes else no_grad()
         with ctx:
-            node_grads, leaf_grads = _run_backward(
-                seeds, lambda n: id(n) in members)
+            node_grads, leaf_grads = _run_backward(seeds, self._member)
         results = []
         for s in flat_sources:
             if not isinstance(s, Tensor):
@@ -451,11 +486,12 @@ def grad(f, argnums=0, has_aux=False):
 class _CustomOp:
     """A one-off op for custom_gradient: the user's grad_fn is the VJP."""
 
-    __slots__ = ("name", "vjps", "differentiable")
+    __slots__ = ("name", "vjps", "differentiable", "vjp_all")
 
     def __init__(self, name, grad_fn, n):
         self.name = name
         self.differentiable = True
+        self.vjp_all = True
 
         @vjp_all
         def vjp(g, ans, *inputs):

@@ -95,7 +95,7 @@ sin = unary(defop("sin", lambda xp: xp.sin,
 cos = unary(defop("cos", lambda xp: xp.cos,
                   vjps=(lambda g, ans, x: neg(mul(g, sin(x))),)))
 tanh = unary(defop("tanh", lambda xp: xp.tanh,
-                   vjps=(lambda g, ans, x: mul(g, sub(1, mul(ans, ans))),)))
+                   vjps=(lambda g, ans, x: tanh_grad(g, ans),)))
 
 
 def _sigmoid_make(xp):
@@ -107,7 +107,7 @@ def _sigmoid_make(xp):
 
 
 sigmoid = unary(defop("sigmoid", _sigmoid_make,
-                      vjps=(lambda g, ans, x: mul(g, mul(ans, sub(1, ans))),)))
+                      vjps=(lambda g, ans, x: sigmoid_grad(g, ans),)))
 
 
 def _relu_make(xp):
@@ -117,7 +117,45 @@ def _relu_make(xp):
 
 
 relu = unary(defop("relu", _relu_make,
-                   vjps=(lambda g, ans, x: mul(g, greater(x, 0).astype(g.dtype)),)))
+                   vjps=(lambda g, ans, x: relu_grad(g, x),)))
+
+# Fused gradient ops (TensorFlow's TanhGrad/SigmoidGrad/ReluGrad): one op
+# instead of three in the backward pass, each differentiable in turn.
+
+
+def _tanh_grad_make(xp):
+    def tanh_grad_k(g, y):
+        return g * (1 - y * y)
+    return tanh_grad_k
+
+
+tanh_grad = binary(defop(
+    "tanh_grad", _tanh_grad_make,
+    vjps=(lambda gg, ans, g, y: tanh_grad(gg, y),
+          lambda gg, ans, g, y: mul(mul(gg, g), mul(y, -2)))))
+
+
+def _sigmoid_grad_make(xp):
+    def sigmoid_grad_k(g, y):
+        return g * y * (1 - y)
+    return sigmoid_grad_k
+
+
+sigmoid_grad = binary(defop(
+    "sigmoid_grad", _sigmoid_grad_make,
+    vjps=(lambda gg, ans, g, y: sigmoid_grad(gg, y),
+          lambda gg, ans, g, y: mul(mul(gg, g), sub(1, mul(y, 2))))))
+
+
+def _relu_grad_make(xp):
+    def relu_grad_k(g, x):
+        return g * (x > 0)
+    return relu_grad_k
+
+
+relu_grad = binary(defop(
+    "relu_grad", _relu_grad_make,
+    vjps=(lambda gg, ans, g, x: relu_grad(gg, x), None)))
 
 
 def leaky_relu(x, negative_slope=0.01):

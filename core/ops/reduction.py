@@ -1,12 +1,13 @@
 """Reductions and normalizers: sum mean prod max min argmax argmin var std
-logsumexp softmax log_softmax cumsum.  ``axis`` is an int, a tuple or None;
-``keepdims`` as in numpy."""
+logsumexp softmax log_softmax cumsum any all norm.  ``axis`` is an int, a
+tuple or None; ``keepdims`` as in numpy.  Every VJP is written in engine
+ops, so second-order gradients work."""
 
 from __future__ import annotations
 
 import builtins
 
-from core.ops._base import apply, defop
+from core.ops._base import Tensor, apply, defop
 
 
 def norm_axes(axis, ndim):
@@ -33,38 +34,286 @@ def expand_back(g, x, axis, keepdims):
     """Broadcast a reduced gradient ``g`` back to ``x``'s shape."""
     from core.ops.shape import broadcast_to, reshape
 
-    axes = norm_axes(axis, x.ndim)
-    if not keepdims:
-        g = reshape(g, _kept_shape(x.shape, axes))
+    if not keepdims and g.ndim:
+        g = reshape(g, _kept_shape(x.shape, norm_axes(axis, x.ndim)))
     return broadcast_to(g, x.shape)
+
+
+def _axis_attr(axis):
+    if isinstance(axis, list):
+        return tuple(axis)
+    return axis
+
+
+def _reduce_op(name, kernel_name, vjp=None):
+    def make(xp):
+        fn = getattr(xp, kernel_name)
+
+        def reduce_k(x, axis, keepdims):
+            return fn(x, axis=axis, keepdims=keepdims)
+        reduce_k.__name__ = f"{name}_k"
+        return reduce_k
+    if vjp is None:
+        return defop(name, make, differentiable=False)
+    return defop(name, make, vjps=(vjp,))
 
 
 # ----------------------------------------------------------------- sum --
 
-
-def _sum_make(xp):
-    def sum_k(x, axis, keepdims):
-        return xp.sum(x, axis=axis, keepdims=keepdims)
-    return sum_k
-
-
-_SUM = defop("sum", _sum_make, vjps=(
-    lambda g, ans, x, axis, keepdims: expand_back(g, x, axis, keepdims),))
+_SUM = _reduce_op("sum", "sum", lambda g, ans, x, axis, keepdims:
+                  expand_back(g, x, axis, keepdims))
 
 
 def sum(x, axis=None, keepdims=False):
-    if isinstance(axis, list):
-        axis = tuple(axis)
-    return apply(_SUM, (x,), {"axis": axis, "keepdims": keepdims})
+    """Sum over ``axis`` (int, tuple or None for all)."""
+    return apply(_SUM, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims})
 
 
-def mean(x, axis=None, keepdims=False):
-    from core.ops.elementwise import div
-
-    from core.tensor import Tensor
+def _count(x, axis):
     shape = x.shape if isinstance(x, Tensor) else ()
     n = 1
     for a in norm_axes(axis, len(shape)):
         n *= shape[a]
+    return n
+
+
+def mean(x, axis=None, keepdims=False):
+    """Arithmetic mean over ``axis``."""
+    from core.ops.elementwise import div
+
+    if not isinstance(x, Tensor):
+        from core.tensor import as_tensor
+        x = as_tensor(x)
+    n = _count(x, axis)
     s = sum(x, axis=axis, keepdims=keepdims)
-    return div(s, builtins.max(n, 1)) if n != 1 else s
+    if x.dtype.kind not in "fc":
+        return div(s, builtins.max(n, 1))
+    return div(s, n) if n != 1 else s
+
+
+# ----------------------------------------------------------------- prod --
+
+
+def _prod_vjp(g, ans, x, axis, keepdims):
+    # d prod / d x_i = product of the others; exact with zeros present:
+    # one zero -> only that element gets the product of the rest.
+    from core.ops.elementwise import div, equal, mul, where
+
+    z = equal(x, 0)
+    safe = where(z, 1, x)
+    pnz = prod(safe, axis=axis, keepdims=True)
+    nz = sum(z.astype(x.dtype), axis=axis, keepdims=True)
+    zero = mul(pnz, 0)
+    at_zero = where(equal(nz, 1), pnz, zero)
+    elsewhere = where(equal(nz, 0), div(pnz, safe), zero)
+    return mul(expand_back(g, x, axis, keepdims), where(z, at_zero, elsewhere))
+
+
+_PROD = _reduce_op("prod", "prod", _prod_vjp)
+
+
+def prod(x, axis=None, keepdims=False):
+    """Product over ``axis``."""
+    return apply(_PROD, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims})
+
+
+# -------------------------------------------------------------- max/min --
+
+
+def _extreme_vjp(g, ans, x, axis, keepdims):
+    # ties share the gradient evenly
+    from core.ops.elementwise import div, equal, mul
+
+    hit = equal(x, expand_back(ans, x, axis, keepdims)).astype(g.dtype)
+    count = sum(hit, axis=axis, keepdims=True)
+    return mul(expand_back(g, x, axis, keepdims), div(hit, count))
+
+
+_MAX = _reduce_op("max", "max", _extreme_vjp)
+_MIN = _reduce_op("min", "min", _extreme_vjp)
+
+
+def max(x, axis=None, keepdims=False):
+    """Largest value over ``axis`` (ties split the gradient evenly)."""
+    return apply(_MAX, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims})
+
+
+def min(x, axis=None, keepdims=False):
+    """Smallest value over ``axis`` (ties split the gradient evenly)."""
+    return apply(_MIN, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims})
+
+
+_ARGMAX = _reduce_op("argmax", "argmax")
+_ARGMIN = _reduce_op("argmin", "argmin")
+_ANY = _reduce_op("any", "any")
+_ALL = _reduce_op("all", "all")
+
+
+def _single_axis(axis, what):
+    if axis is not None and not isinstance(axis, int):
+        raise TypeError(f"{what}: axis must be an int or None, got {axis!r}")
+    return axis
+
+
+def argmax(x, axis=None, keepdims=False):
+    """Index of the largest value (first on ties); flat index for None."""
+    return apply(_ARGMAX, (x,), {"axis": _single_axis(axis, "argmax"),
+                                 "keepdims": keepdims})
+
+
+def argmin(x, axis=None, keepdims=False):
+    """Index of the smallest value (first on ties); flat index for None."""
+    return apply(_ARGMIN, (x,), {"axis": _single_axis(axis, "argmin"),
+                                 "keepdims": keepdims})
+
+
+def any(x, axis=None, keepdims=False):
+    """True where any element over ``axis`` is true."""
+    return apply(_ANY, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims})
+
+
+def all(x, axis=None, keepdims=False):
+    """True where every element over ``axis`` is true."""
+    return apply(_ALL, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims})
+
+
+# --------------------------------------------------------- moments, norm --
+
+
+def var(x, axis=None, keepdims=False, ddof=0):
+    """Variance over ``axis`` (``ddof=0`` as in numpy)."""
+    from core.ops.elementwise import mul, square, sub
+
+    if not isinstance(x, Tensor):
+        from core.tensor import as_tensor
+        x = as_tensor(x)
+    n = _count(x, axis)
+    d = sub(x, mean(x, axis=axis, keepdims=True))
+    s = sum(square(d), axis=axis, keepdims=keepdims)
+    return mul(s, 1.0 / builtins.max(n - ddof, 0)) if n - ddof > 0 else \
+        mul(s, float("nan"))
+
+
+def std(x, axis=None, keepdims=False, ddof=0):
+    """Standard deviation over ``axis`` (``ddof=0`` as in numpy)."""
+    from core.ops.elementwise import sqrt
+
+    return sqrt(var(x, axis=axis, keepdims=keepdims, ddof=ddof))
+
+
+def norm(x, ord=None, axis=None, keepdims=False):
+    """Vector/Frobenius norm: ord None or 2 (Euclidean), 1, or inf."""
+    from core.ops.elementwise import abs, sqrt, square
+
+    if ord in (None, 2, "fro"):
+        return sqrt(sum(square(x), axis=axis, keepdims=keepdims))
+    if ord == 1:
+        return sum(abs(x), axis=axis, keepdims=keepdims)
+    if ord == float("inf"):
+        return max(abs(x), axis=axis, keepdims=keepdims)
+    raise ValueError(f"norm: ord must be None, 1, 2 or inf, got {ord!r}")
+
+
+# ------------------------------------------------- logsumexp and softmax --
+
+
+def _lse_make(xp):
+    def logsumexp_k(x, axis, keepdims):
+        m = xp.max(x, axis=axis, keepdims=True)
+        m = xp.where(xp.isfinite(m), m, 0).astype(m.dtype)
+        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        if not keepdims:
+            out = xp.squeeze(out, axis=axis)
+        return out
+    return logsumexp_k
+
+
+def _lse_vjp(g, ans, x, axis, keepdims):
+    from core.ops.elementwise import exp, mul, sub
+
+    return mul(expand_back(g, x, axis, keepdims),
+               exp(sub(x, expand_back(ans, x, axis, keepdims))))
+
+
+_LSE = defop("logsumexp", _lse_make, vjps=(_lse_vjp,))
+
+
+def logsumexp(x, axis=None, keepdims=False):
+    """log(sum(exp(x))) over ``axis``, computed stably."""
+    return apply(_LSE, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims})
+
+
+def _softmax_make(xp):
+    def softmax_k(x, axis):
+        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
+        return e / xp.sum(e, axis=axis, keepdims=True)
+    return softmax_k
+
+
+def _softmax_vjp(g, ans, x, axis):
+    from core.ops.elementwise import mul, sub
+
+    return mul(ans, sub(g, sum(mul(g, ans), axis=axis, keepdims=True)))
+
+
+_SOFTMAX = defop("softmax", _softmax_make, vjps=(_softmax_vjp,))
+
+
+def softmax(x, axis=-1):
+    """exp(x) / sum(exp(x)) along ``axis``, computed stably."""
+    return apply(_SOFTMAX, (x,), {"axis": axis})
+
+
+def _log_softmax_make(xp):
+    def log_softmax_k(x, axis):
+        s = x - xp.max(x, axis=axis, keepdims=True)
+        return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+    return log_softmax_k
+
+
+def _log_softmax_vjp(g, ans, x, axis):
+    from core.ops.elementwise import exp, mul, sub
+
+    return sub(g, mul(exp(ans), sum(g, axis=axis, keepdims=True)))
+
+
+_LOG_SOFTMAX = defop("log_softmax", _log_softmax_make,
+                     vjps=(_log_softmax_vjp,))
+
+
+def log_softmax(x, axis=-1):
+    """x - logsumexp(x) along ``axis``, computed stably."""
+    return apply(_LOG_SOFTMAX, (x,), {"axis": axis})
+
+
+# ---------------------------------------------------------------- cumsum --
+
+
+def _cumsum_make(xp):
+    def cumsum_k(x, axis):
+        return xp.cumsum(x, axis=axis)
+    return cumsum_k
+
+
+def _reverse(t, axis):
+    from core.ops.shape import getitem
+
+    idx = [slice(None)] * t.ndim
+    idx[axis] = slice(None, None, -1)
+    return getitem(t, tuple(idx))
+
+
+def _cumsum_vjp(g, ans, x, axis):
+    from core.ops.shape import reshape
+
+    if axis is None:   # x was flattened
+        return reshape(_reverse(cumsum(_reverse(g, 0), 0), 0), x.shape)
+    return _reverse(cumsum(_reverse(g, axis), axis), axis)
+
+
+_CUMSUM = defop("cumsum", _cumsum_make, vjps=(_cumsum_vjp,))
+
+
+def cumsum(x, axis=None):
+    """Running sum along ``axis`` (None: over the flattened tensor)."""
+    return apply(_CUMSUM, (x,), {"axis": _single_axis(axis, "cumsum")})

@@ -1,0 +1,134 @@
+"""Loss functions.  Each takes ``reduction="mean" | "sum" | "none"``.
+
+* ``softmax_cross_entropy(logits, labels)``: labels are integer class ids
+  (shape ``logits.shape[:-1]``) or one-hot / probability rows (the shape of
+  logits).  Computed through ``log_softmax``, so large logits do not
+  overflow.
+* ``mse(pred, target)``.
+* ``binary_cross_entropy_with_logits(logits, labels)``:
+  ``softplus(x) - x * y``, stable on both tails.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import core
+from core import _dispatch as _D
+from core.errors import DTypeError, ShapeError
+from core.tensor import Tensor, _make
+
+__all__ = ["softmax_cross_entropy", "sparse_softmax_cross_entropy",
+           "cross_entropy", "mse", "mean_squared_error",
+           "binary_cross_entropy_with_logits"]
+
+_REDUCTIONS = ("mean", "sum", "none")
+
+
+def _reduce(loss, reduction, what):
+    if reduction == "mean":
+        return core.mean(loss)
+    if reduction == "sum":
+        return core.sum(loss)
+    if reduction == "none":
+        return loss
+    raise ValueError(f"{what}: reduction must be one of {_REDUCTIONS}, "
+                     f"got {reduction!r}")
+
+
+def _where():
+    loc = _D.user_location(3)
+    return f"{loc[0]}:{loc[1]} in {loc[2]}" if loc else "<unknown>"
+
+
+def _raw(x, dev):
+    """The raw array of a label operand on ``dev`` (no gradient needed)."""
+    if isinstance(x, Tensor):
+        return x._data
+    arr = np.asarray(x)
+    if dev is not core.devices.CPU:
+        arr = dev.backend.from_host(arr, dev.index)
+    return arr
+
+
+def softmax_cross_entropy(logits, labels, reduction="mean", axis=-1):
+    """Cross entropy between ``softmax(logits)`` and ``labels``."""
+    logits = core.as_tensor(logits)
+    if reduction not in _REDUCTIONS:
+        _reduce(None, reduction, "softmax_cross_entropy")
+    if logits.dtype.kind != "f":
+        raise DTypeError(f"softmax_cross_entropy: logits must be floating "
+                         f"point, got {logits.dtype}\n  at {_where()}")
+    axis = axis % logits.ndim
+    dev = logits.device
+    lab = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
+    logp = core.log_softmax(logits, axis=axis)
+    if lab.dtype.kind in "iub":
+        want = logits.shape[:axis] + logits.shape[axis + 1:]
+        if tuple(lab.shape) != want:
+            raise ShapeError(
+                f"softmax_cross_entropy: integer labels must have shape {want} "
+                f"for logits of shape {logits.shape}, got {tuple(lab.shape)}"
+                f"\n  at {_where()}")
+        n = logits.shape[axis]
+        if lab.size:
+            lo, hi = int(lab.min()), int(lab.max())
+            if lo < 0 or hi >= n:
+                raise ShapeError(
+                    f"softmax_cross_entropy: class ids must be in [0, {n}), "
+                    f"got min {lo} max {hi}\n  at {_where()}")
+        lab = _raw(labels, dev) if isinstance(labels, Tensor) else _raw(lab, dev)
+        xp = dev.xp
+        shape = [1] * logits.ndim
+        shape[axis] = n
+        classes = xp.arange(n).reshape(shape)
+        onehot = (xp.expand_dims(lab, axis) == classes).astype(logits.dtype)
+        target = _make(onehot, dev)
+    else:
+        if tuple(lab.shape) != logits.shape:
+            raise ShapeError(
+                f"softmax_cross_entropy: one-hot labels must have the shape of "
+                f"logits {logits.shape}, got {tuple(lab.shape)}\n  at {_where()}")
+        target = labels if isinstance(labels, Tensor) else _make(
+            _raw(lab.astype(logits.dtype), dev), dev)
+    loss = -core.sum(target * logp, axis=axis)
+    return _reduce(loss, reduction, "softmax_cross_entropy")
+
+
+sparse_softmax_cross_entropy = softmax_cross_entropy
+cross_entropy = softmax_cross_entropy
+
+
+def mse(pred, target, reduction="mean"):
+    """Mean squared error ``(pred - target) ** 2``."""
+    pred = core.as_tensor(pred)
+    tshape = tuple(getattr(target, "shape", np.shape(target)))
+    if tshape != pred.shape:
+        raise ShapeError(f"mse: pred {pred.shape} and target {tshape} differ"
+                         f"\n  at {_where()}")
+    d = pred - target
+    return _reduce(d * d, reduction, "mse")
+
+
+mean_squared_error = mse
+
+
+def binary_cross_entropy_with_logits(logits, labels, reduction="mean",
+                                     pos_weight=None):
+    """``-[y log sigmoid(x) + (1 - y) log(1 - sigmoid(x))]``, stably."""
+    logits = core.as_tensor(logits)
+    tshape = tuple(getattr(labels, "shape", np.shape(labels)))
+    if tshape != logits.shape:
+        raise ShapeError(f"binary_cross_entropy_with_logits: logits "
+                         f"{logits.shape} and labels {tshape} differ"
+                         f"\n  at {_where()}")
+    if not isinstance(labels, Tensor):
+        labels = _make(_raw(np.asarray(labels, dtype=logits.dtype),
+                            logits.device), logits.device)
+    if pos_weight is None:
+        loss = core.softplus(logits) - logits * labels
+    else:
+        # (1 - y) x + (1 + (w - 1) y) softplus(-x)
+        coef = 1 + (pos_weight - 1) * labels
+        loss = (1 - labels) * logits + coef * core.softplus(-logits)
+    return _reduce(loss, reduction, "binary_cross_entropy_with_logits")
