@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
+from heapq import heappop, heappush
 
 import numpy as np
 
@@ -110,52 +111,45 @@ def _run_backward(seeds, member):
     """Propagate gradients from ``seeds`` (a list of (tensor, grad)).
 
     ``member(node)`` says which nodes may be differentiated through (None:
-    all).  Returns (node_grads: id(node) -> grad, leaf_grads: id(tensor) ->
+    all).  Nodes are visited newest first (a max-heap on the op index: an
+    op's inputs always exist before it runs, so this is a reverse
+    topological order), each once, discovering the graph as it goes.
+    Returns (node_grads: node.index -> grad, leaf_grads: id(tensor) ->
     (tensor, grad)).  VJPs and accumulation are engine ops, so hooks see
     them with phase "backward" and an outer tape records them.
     """
     node_grads = {}
     leaf_grads = {}
-    roots = []
+    heap = []
+    queued = set()
     node = None
 
-    def accumulate(x, gi):
-        if gi is None or not x._rg or x._data.dtype.kind not in "fc":
+    def add_leaf(x, gi):
+        if not x._rg or x._data.dtype.kind not in "fc":
             return
-        if gi._data.shape != x._data.shape:
-            raise GradientError(
-                f"VJP of {node.op.name} returned a gradient of shape "
-                f"{gi.shape} for an operand of shape {x.shape}")
-        p = x._node
-        if p is not None and (member is None or member(p)):
-            k = id(p)
-            prev = node_grads.get(k)
-            node_grads[k] = gi if prev is None else prev + gi
-        else:
-            k = id(x)
-            prev = leaf_grads.get(k)
-            leaf_grads[k] = (x, gi if prev is None else prev[1] + gi)
+        k = id(x)
+        prev = leaf_grads.get(k)
+        leaf_grads[k] = (x, gi if prev is None else prev[1] + gi)
 
     for t, g in seeds:
-        if t._node is not None and (member is None or member(t._node)):
-            k = id(t._node)
+        p = t._node
+        if p is not None and (member is None or member(p)):
+            k = p.index
             prev = node_grads.get(k)
             node_grads[k] = g if prev is None else prev + g
-            roots.append(t._node)
+            if k not in queued:
+                queued.add(k)
+                heappush(heap, (-k, p))
         else:
-            k = id(t)
-            prev = leaf_grads.get(k)
-            leaf_grads[k] = (t, g if prev is None else prev[1] + g)
-    order = _reachable(roots, member)
+            add_leaf(t, g)
     saved = (D.phase, D.forward_index, D.scope)
     new = object.__new__
     get = node_grads.get
     try:
         D.phase = "backward"
-        for node in order:
-            g = get(id(node))
-            if g is None:
-                continue
+        while heap:
+            node = heappop(heap)[1]
+            g = get(node.index)
             D.forward_index = node.index
             D.scope = node.scope
             op = node.op
@@ -170,33 +164,42 @@ def _run_backward(seeds, member):
             if op.vjp_all:
                 grads = vjps[0](g, ans, *inputs, **attrs) if attrs else \
                     vjps[0](g, ans, *inputs)
+                pairs = []
                 for x, gi in zip(inputs, grads):
                     if isinstance(x, Tensor):
-                        accumulate(x, gi)
+                        pairs.append((x, gi))
                     elif isinstance(x, (list, tuple)) and gi is not None:
-                        for x2, g2 in zip(x, gi):
-                            if isinstance(x2, Tensor):
-                                accumulate(x2, g2)
-                continue
-            i = 0
-            for x in inputs:
-                fn = vjps[i] if i < len(vjps) else None
-                i += 1
-                if fn is None or not isinstance(x, Tensor) or not x._rg:
+                        pairs.extend((x2, g2) for x2, g2 in zip(x, gi)
+                                     if isinstance(x2, Tensor))
+            else:
+                pairs = []
+                i = 0
+                for x in inputs:
+                    fn = vjps[i] if i < len(vjps) else None
+                    i += 1
+                    if fn is not None and isinstance(x, Tensor) and x._rg:
+                        pairs.append((x, fn(g, ans, *inputs, **attrs) if attrs
+                                      else fn(g, ans, *inputs)))
+            for x, gi in pairs:
+                if gi is None or not x._rg:
                     continue
-                gi = fn(g, ans, *inputs, **attrs) if attrs else \
-                    fn(g, ans, *inputs)
-                if gi is None:
-                    continue
+                if gi._data.shape != x._data.shape:
+                    raise GradientError(
+                        f"VJP of {op.name} returned a gradient of shape "
+                        f"{gi.shape} for an operand of shape {x.shape}")
                 p = x._node
                 if p is not None and (member is None or member(p)):
-                    if gi._data.shape != x._data.shape:
-                        accumulate(x, gi)   # raises the shape error
-                    k = id(p)
+                    k = p.index
                     prev = get(k)
-                    node_grads[k] = gi if prev is None else prev + gi
+                    if prev is None:
+                        node_grads[k] = gi
+                        if k not in queued:
+                            queued.add(k)
+                            heappush(heap, (-k, p))
+                    else:
+                        node_grads[k] = prev + gi
                 else:
-                    accumulate(x, gi)
+                    add_leaf(x, gi)
     finally:
         D.phase, D.forward_index, D.scope = saved
     return node_grads, leaf_grads
@@ -217,7 +220,9 @@ def _as_grad(g, like):
 
 
 def backward(target, grad=None, retain_graph=False, create_graph=False):
-    """PyTorch-style: accumulate into ``.grad`` of the leaves behind target."""
+    """PyTorch-style: accumulate into ``.grad`` of the leaves behind target
+    (tensors created with requires_grad=True and trainable Variables).
+    With ``create_graph=True`` the backward pass is itself recorded."""
     if not isinstance(target, Tensor):
         raise GradientError("backward() needs a tensor")
     if not target._rg:
@@ -233,16 +238,19 @@ def backward(target, grad=None, retain_graph=False, create_graph=False):
         grad = _ones_like(target)
     else:
         grad = _as_grad(grad, target)
-    ctx = contextlib.nullcontext() if create_graph else no_grad()
-    with ctx:
-        _, leaves = _run_backward([(target, grad)], None)
-        for t, g in leaves.values():
-            if t._rg is not True or t._node is not None:
-                continue
-            if not create_graph:
-                g = g.detach()
-            prev = t.grad
-            t._grad = g if prev is None else prev + g
+    prev_mode = D.grad_enabled
+    D.grad_enabled = bool(create_graph)
+    try:
+        leaves = _run_backward([(target, grad)], None)[1]
+    finally:
+        D.grad_enabled = prev_mode
+    for t, g in leaves.values():
+        if t._rg is not True or t._node is not None:
+            continue
+        if g._node is not None and not create_graph:
+            g = g.detach()
+        prev = t.grad
+        t._grad = g if prev is None else prev + g
 
 
 # ------------------------------------------------------------ GradientTape --
@@ -398,8 +406,8 @@ class GradientTape:
             if isinstance(s, Variable) and not self.watch_accessed_variables \
                     and id(s) not in self._watched:
                 g = None
-            elif s._node is not None and id(s._node) in node_grads:
-                g = node_grads[id(s._node)]
+            elif s._node is not None and s._node.index in node_grads:
+                g = node_grads[s._node.index]
             elif id(s) in leaf_grads:
                 g = leaf_grads[id(s)][1]
             if g is None and unconnected_gradients == "zero":
