@@ -195,10 +195,8 @@ class OursMLP:
         for k, (w, b) in enumerate(weights):
             act = "relu" if k < len(weights) - 1 else None
             layer = nn.Dense(w.shape[0], w.shape[1], activation=act)
-            layer(core.zeros((1, w.shape[0])))   # build, if lazily built
-            wv, bv = _dense_vars(layer)
-            _assign_kernel(wv, w)
-            bv.assign(b)
+            layer.kernel.assign(w)               # kernel is (in, out)
+            layer.bias.assign(b)
             self.layers.append(layer)
         self.model = nn.Sequential(self.layers)
         self.variables = list(self.model.trainable_variables)
@@ -234,27 +232,13 @@ class OursMLP:
         return float(self.last_loss.item())
 
 
-def _dense_vars(layer):
-    """(kernel, bias) Variables of a Dense layer, found by rank."""
-    vs = list(layer.trainable_variables)
-    kernel = [v for v in vs if v.ndim == 2]
-    bias = [v for v in vs if v.ndim == 1]
-    if len(kernel) != 1 or len(bias) != 1:
-        raise RuntimeError(f"Dense layer has variables "
-                           f"{[v.shape for v in vs]}; expected a 2-D kernel "
-                           "and a 1-D bias")
-    return kernel[0], bias[0]
-
-
-def _assign_kernel(var, w):
-    """Set a Dense kernel stored (in, out) or, torch-style, (out, in)."""
-    var.assign(w if var.shape == w.shape else w.T.copy())
-
-
 # ------------------------------------------------------------------ timing --
 
 
-def run_interleaved(impls, steps, repeats, warmup=5):
+CLOCKS = {"wall": time.perf_counter, "cpu": time.process_time}
+
+
+def run_interleaved(impls, steps, repeats, warmup=5, clock=time.perf_counter):
     """Median steps/s of each implementation over interleaved repeats."""
     for impl in impls:
         for _ in range(warmup):
@@ -263,14 +247,14 @@ def run_interleaved(impls, steps, repeats, warmup=5):
     for r in range(repeats):
         order = impls if r % 2 == 0 else impls[::-1]
         for impl in order:
-            t0 = time.perf_counter()
+            t0 = clock()
             for _ in range(steps):
                 impl.step()
-            rates[impl.name].append(steps / (time.perf_counter() - t0))
+            rates[impl.name].append(steps / (clock() - t0))
     return {name: statistics.median(v) for name, v in rates.items()}
 
 
-def sample_model_times(steps, repeats, seed=0):
+def sample_model_times(steps, repeats, seed=0, clock=time.perf_counter):
     """Median seconds per training step of each sample model."""
     out = {}
     for name in SAMPLE_MODELS:
@@ -281,10 +265,10 @@ def sample_model_times(steps, repeats, seed=0):
                 trainer.step()
             times = []
             for _ in range(repeats):
-                t0 = time.perf_counter()
+                t0 = clock()
                 for _ in range(steps):
                     trainer.step()
-                times.append((time.perf_counter() - t0) / steps)
+                times.append((clock() - t0) / steps)
             out[name] = (statistics.median(times), None)
         except Exception as e:  # report and go on with the others
             out[name] = (None, f"{type(e).__name__}: {e}")
@@ -299,6 +283,11 @@ def main(argv=None):
     p.add_argument("--sample-steps", type=int, default=10)
     p.add_argument("--no-samples", action="store_true",
                    help="skip the sample models' step times")
+    p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                   help="wall time (default) or this process's CPU time; "
+                        "on a shared machine with one BLAS thread "
+                        "(OPENBLAS_NUM_THREADS=1) 'cpu' ignores time spent "
+                        "descheduled by other processes")
     p.add_argument("--only", choices=("tape", "backward", "numpy", "torch"),
                    nargs="*", help="run only these implementations")
     args = p.parse_args(argv)
@@ -317,12 +306,14 @@ def main(argv=None):
         torch.set_num_threads(threads)
         impls.append(TorchMLP(weights, xs, ys))
 
-    rates = run_interleaved(impls, args.steps, args.repeats)
+    clock = CLOCKS[args.clock]
+    rates = run_interleaved(impls, args.steps, args.repeats, clock=clock)
     np_rate = rates.get(NumpyMLP.name)
     th_rate = rates.get(TorchMLP.name)
     print(f"MLP {'-'.join(map(str, SIZES))}, batch {BATCH}, float32, softmax "
           f"cross-entropy, SGD lr {LR}; {args.repeats} interleaved repeats x "
-          f"{args.steps} steps, median; BLAS threads {threads}"
+          f"{args.steps} steps, median of {args.clock} time; BLAS threads "
+          f"{threads}"
           + ("" if torch is not None else "; torch not importable"))
     head = (f"{'implementation':40s} {'steps/s':>9s} {'ms/step':>8s} "
             f"{'/torch':>7s} {'/numpy':>7s} {'final loss':>10s}")
@@ -342,7 +333,7 @@ def main(argv=None):
               "training steps (python sample_models/NAME.py)")
         print(f"{'model':12s} {'ms/step':>9s}")
         for name, (sec, err) in sample_model_times(
-                args.sample_steps, args.repeats).items():
+                args.sample_steps, args.repeats, clock=clock).items():
             if err:
                 print(f"{name:12s} {'error':>9s}  {err}")
             else:

@@ -161,10 +161,13 @@ def lift(x, dev):
     """A non-tensor operand as the kernel should see it on ``dev``."""
     if isinstance(x, _PY_SCALARS):
         return x
+    if type(x) is _devices.SimArray:
+        if dev.backend.name == "sim":
+            return x
+        raise op_error(DeviceError, "convert", (x,),
+                       f"an array on the simulated gpu used with tensors on {dev}")
     if isinstance(x, np.ndarray):
         if dev is _devices.CPU:
-            return x
-        if type(x) is _devices.SimArray and dev.backend.name == "sim":
             return x
         return dev.backend.from_host(x, dev.index)
     if isinstance(x, np.generic):

@@ -57,6 +57,13 @@ class SimArray(np.ndarray):
         kwargs = _sim_unwrap_tree(kwargs, name)
         return _sim_wrap(func(*args, **kwargs))
 
+    def __getitem__(self, index):
+        # cupy returns a 0-d device array, never a host scalar
+        out = super().__getitem__(index)
+        if isinstance(out, np.generic):
+            return np.asarray(out).view(SimArray)
+        return out
+
     def __reduce__(self):  # never pickled into a checkpoint by accident
         raise TypeError("SimArray cannot be pickled; transfer to host first")
 
@@ -204,7 +211,7 @@ class SimBackend(Backend):
 
     def __init__(self):
         self.xp = _SimModule()
-        self.syncs = 0
+        self._syncs = 0  # synchronize() calls, for tests
 
     def to_host(self, a):
         return np.array(a.view(np.ndarray), copy=True)
@@ -213,7 +220,7 @@ class SimBackend(Backend):
         return np.array(a, copy=True).view(SimArray)
 
     def synchronize(self, index=0):
-        self.syncs += 1
+        self._syncs += 1
 
     def event(self):
         return SimEvent()

@@ -2,8 +2,8 @@
 
 * ``softmax_cross_entropy(logits, labels)``: labels are integer class ids
   (shape ``logits.shape[:-1]``) or one-hot / probability rows (the shape of
-  logits).  Computed through ``log_softmax``, so large logits do not
-  overflow.
+  logits).  Computed as ``log_softmax`` (stable for large logits) then, for
+  class ids, the one op ``nll_loss`` (as PyTorch's cross_entropy does).
 * ``mse(pred, target)``.
 * ``binary_cross_entropy_with_logits(logits, labels)``:
   ``softplus(x) - x * y``, stable on both tails.
@@ -15,14 +15,87 @@ import numpy as np
 
 import core
 from core import _dispatch as _D
+from core._dispatch import apply, defop
 from core.errors import DTypeError, ShapeError
 from core.tensor import Tensor, _make
 
-__all__ = ["softmax_cross_entropy", "sparse_softmax_cross_entropy",
+__all__ = ["softmax_cross_entropy", "sparse_softmax_cross_entropy", "nll_loss",
            "cross_entropy", "mse", "mean_squared_error",
            "binary_cross_entropy_with_logits"]
 
 _REDUCTIONS = ("mean", "sum", "none")
+
+
+# -- negative log likelihood of integer labels: one op ----------------------
+
+
+def _nll_make(xp):
+    def nll_loss_k(logp, labels, axis, reduction):
+        if logp.ndim == 2 and axis == 1:
+            loss = -logp[xp.arange(logp.shape[0]), labels]
+        else:
+            picked = xp.take_along_axis(logp, xp.expand_dims(labels, axis),
+                                        axis=axis)
+            loss = -xp.squeeze(picked, axis=axis)
+        if reduction == "none":
+            return loss
+        total = xp.sum(loss, keepdims=True).reshape(())
+        if reduction == "mean":
+            total = total / max(loss.size, 1)
+        return total
+    return nll_loss_k
+
+
+def _nll_vjp(g, ans, logp, labels, axis, reduction):
+    """-onehot(labels) * g (scaled by 1/N for the mean), in engine ops."""
+    dev = logp._device
+    xp = dev.xp
+    n = logp.shape[axis]
+    shape = [1] * logp.ndim
+    shape[axis] = n
+    onehot = _make((xp.expand_dims(labels._data, axis)
+                    == xp.arange(n).reshape(shape)).astype(logp.dtype), dev)
+    if reduction == "none":
+        return onehot * core.expand_dims(-g, axis)
+    scale = -1.0 / max(logp.size // n, 1) if reduction == "mean" else -1.0
+    return onehot * (g * scale)
+
+
+_NLL = defop("nll_loss", _nll_make, vjps=(_nll_vjp, None))
+
+
+def nll_loss(logp, labels, reduction="mean", axis=-1):
+    """``-logp[..., label]`` for integer labels (the loss after
+    ``log_softmax``), reduced."""
+    logp = core.as_tensor(logp)
+    if reduction not in _REDUCTIONS:
+        _reduce(None, reduction, "nll_loss")
+    axis = axis % logp.ndim
+    ids = _class_ids(logp, labels, axis, "nll_loss")
+    return apply(_NLL, (logp, ids), {"axis": axis, "reduction": reduction})
+
+
+def _class_ids(logits, labels, axis, what):
+    """Integer labels checked against logits, as a tensor on their device."""
+    dev = logits.device
+    lab = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
+    if lab.dtype.kind not in "iu":
+        raise DTypeError(f"{what}: labels must be integer class ids, got "
+                         f"{lab.dtype}\n  at {_where()}")
+    want = logits.shape[:axis] + logits.shape[axis + 1:]
+    if tuple(lab.shape) != want:
+        raise ShapeError(
+            f"{what}: integer labels must have shape {want} for logits of "
+            f"shape {logits.shape}, got {tuple(lab.shape)}\n  at {_where()}")
+    n = logits.shape[axis]
+    if lab.size:
+        lo, hi = int(lab.min()), int(lab.max())
+        if lo < 0 or hi >= n:
+            raise ShapeError(f"{what}: class ids must be in [0, {n}), got min "
+                             f"{lo} max {hi}\n  at {_where()}")
+    if isinstance(labels, Tensor) and labels.device is dev:
+        return labels
+    return _make(_raw(lab, dev), dev)
 
 
 def _reduce(loss, reduction, what):
@@ -62,36 +135,17 @@ def softmax_cross_entropy(logits, labels, reduction="mean", axis=-1):
     axis = axis % logits.ndim
     dev = logits.device
     lab = labels._data if isinstance(labels, Tensor) else np.asarray(labels)
-    logp = core.log_softmax(logits, axis=axis)
-    if lab.dtype.kind in "iub":
-        want = logits.shape[:axis] + logits.shape[axis + 1:]
-        if tuple(lab.shape) != want:
-            raise ShapeError(
-                f"softmax_cross_entropy: integer labels must have shape {want} "
-                f"for logits of shape {logits.shape}, got {tuple(lab.shape)}"
-                f"\n  at {_where()}")
-        n = logits.shape[axis]
-        if lab.size:
-            lo, hi = int(lab.min()), int(lab.max())
-            if lo < 0 or hi >= n:
-                raise ShapeError(
-                    f"softmax_cross_entropy: class ids must be in [0, {n}), "
-                    f"got min {lo} max {hi}\n  at {_where()}")
-        lab = _raw(labels, dev) if isinstance(labels, Tensor) else _raw(lab, dev)
-        xp = dev.xp
-        shape = [1] * logits.ndim
-        shape[axis] = n
-        classes = xp.arange(n).reshape(shape)
-        onehot = (xp.expand_dims(lab, axis) == classes).astype(logits.dtype)
-        target = _make(onehot, dev)
-    else:
-        if tuple(lab.shape) != logits.shape:
-            raise ShapeError(
-                f"softmax_cross_entropy: one-hot labels must have the shape of "
-                f"logits {logits.shape}, got {tuple(lab.shape)}\n  at {_where()}")
-        target = labels if isinstance(labels, Tensor) else _make(
-            _raw(lab.astype(logits.dtype), dev), dev)
-    loss = -core.sum(target * logp, axis=axis)
+    if lab.dtype.kind in "iu":
+        ids = _class_ids(logits, labels, axis, "softmax_cross_entropy")
+        return apply(_NLL, (core.log_softmax(logits, axis=axis), ids),
+                     {"axis": axis, "reduction": reduction})
+    if tuple(lab.shape) != logits.shape:
+        raise ShapeError(
+            f"softmax_cross_entropy: one-hot labels must have the shape of "
+            f"logits {logits.shape}, got {tuple(lab.shape)}\n  at {_where()}")
+    target = labels if isinstance(labels, Tensor) else _make(
+        _raw(lab.astype(logits.dtype), dev), dev)
+    loss = -core.sum(target * core.log_softmax(logits, axis=axis), axis=axis)
     return _reduce(loss, reduction, "softmax_cross_entropy")
 
 

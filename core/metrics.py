@@ -22,7 +22,7 @@ import numpy as np
 import core
 from core.autodiff import no_grad
 from core.errors import ShapeError
-from core.tensor import Tensor, Variable, _make
+from core.tensor import Tensor, Variable, _make, as_dtype
 
 __all__ = ["Metric", "Mean", "Sum", "Accuracy", "SparseCategoricalAccuracy",
            "CategoricalAccuracy"]
@@ -45,7 +45,7 @@ class Metric:
 
     def add_state(self, name, initial=0.0, dtype=None):
         """A non-trainable Variable reset to ``initial`` by ``reset()``."""
-        arr = np.asarray(initial, dtype=core.tensor.as_dtype(dtype or self.dtype))
+        arr = np.asarray(initial, dtype=as_dtype(dtype or self.dtype))
         v = Variable(arr, trainable=False, name=f"{self.name}/{name}",
                      device="cpu")
         self._states[name] = (v, arr.copy())

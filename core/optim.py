@@ -19,7 +19,10 @@ assigned when their slots are created (deferred restoration).
 
 from __future__ import annotations
 
+import ctypes
+import glob
 import math
+import os
 
 import numpy as np
 
@@ -33,6 +36,85 @@ __all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSprop",
 
 def _arr(g):
     return g._data if isinstance(g, Tensor) else g
+
+
+# -- one-pass in-place updates through the BLAS numpy already loaded ----------
+#
+# ``p -= lr * g`` in numpy is two passes over memory and a temporary;
+# BLAS ``axpy`` (y += a x) and ``axpby`` (y = a x + b y) are one pass.  The
+# functions come from the OpenBLAS bundled with numpy's wheels, found by
+# their ILP64 names and checked once on a small array; anywhere they are
+# missing (other builds, cupy, the simulated GPU) numpy does the update.
+
+_BLAS = None      # dtype -> (axpy, axpby), filled on first use
+
+
+def _load_blas():
+    global _BLAS
+    _BLAS = {}
+    libdir = os.path.join(os.path.dirname(os.path.dirname(np.__file__)),
+                          "numpy.libs")
+    for path in glob.glob(os.path.join(libdir, "*openblas*")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for dt, ct, c in ((np.float32, ctypes.c_float, "s"),
+                          (np.float64, ctypes.c_double, "d")):
+            axpy = getattr(lib, f"scipy_cblas_{c}axpy64_", None)
+            axpby = getattr(lib, f"scipy_cblas_{c}axpby64_", None)
+            if axpy is None or axpby is None:
+                continue
+            i64, vp = ctypes.c_int64, ctypes.c_void_p
+            axpy.argtypes = [i64, ct, vp, i64, vp, i64]
+            axpby.argtypes = [i64, ct, vp, i64, ct, vp, i64]
+            axpy.restype = axpby.restype = None
+            _BLAS[np.dtype(dt)] = (axpy, axpby)
+    for dt in list(_BLAS):
+        x = np.arange(5, dtype=dt)
+        y = np.ones(5, dtype=dt)
+        _BLAS[dt][0](5, 2.0, x.ctypes.data, 1, y.ctypes.data, 1)
+        ok = np.array_equal(y, 1 + 2 * np.arange(5))
+        _BLAS[dt][1](5, 1.0, x.ctypes.data, 1, 3.0, y.ctypes.data, 1)
+        ok = ok and np.array_equal(y, 3 + 7 * np.arange(5))
+        if not ok:
+            del _BLAS[dt]
+
+
+_BLAS_MIN = 8192  # below this many elements the call costs more than it saves
+
+
+def _blas_for(x, y):
+    """(axpy, axpby) usable on host arrays x and y, or None."""
+    if y.size < _BLAS_MIN:
+        return None
+    if _BLAS is None:
+        _load_blas()
+    if type(x) is not np.ndarray or type(y) is not np.ndarray \
+            or x.dtype != y.dtype or x.size != y.size \
+            or not (x.flags.c_contiguous and y.flags.c_contiguous
+                    and y.flags.writeable):
+        return None
+    return _BLAS.get(y.dtype)
+
+
+def _axpy(a, x, y):
+    """y += a * x in place."""
+    fns = _blas_for(x, y)
+    if fns is None:
+        y += a * x
+    else:
+        fns[0](y.size, a, x.ctypes.data, 1, y.ctypes.data, 1)
+
+
+def _axpby(a, x, b, y):
+    """y = a * x + b * y in place."""
+    fns = _blas_for(x, y)
+    if fns is None:
+        y *= b
+        y += a * x
+    else:
+        fns[1](y.size, a, x.ctypes.data, 1, b, y.ctypes.data, 1)
 
 
 def global_norm(grads) -> float:
@@ -215,7 +297,9 @@ class Optimizer:
                                   f"{v.name or ''} on {v._device}")
             a = g._data
         else:
-            a = np.asarray(g)
+            a = np.asarray(g, dtype=v._data.dtype)
+            if v._device.kind != "cpu":
+                a = v._device.backend.from_host(a, v._device.index)
         if a.shape != v._data.shape:
             raise ShapeError(f"gradient of shape {tuple(a.shape)} for variable "
                              f"{v.name or ''} of shape {tuple(v._data.shape)}")
@@ -244,17 +328,25 @@ class SGD(Optimizer):
         super().__init__(variables, lr, clip_norm)
 
     def _update(self, p, g, slots, step, lr):
-        if self.weight_decay:
-            g = g + self.weight_decay * p
-        if self.momentum:
-            buf = slots["momentum"]
-            buf *= self.momentum
-            buf += g
-            if self.nesterov:
-                g = g + self.momentum * buf
+        wd, m = self.weight_decay, self.momentum
+        if not m:
+            if wd:                       # p = (1 - lr wd) p - lr g
+                _axpby(-lr, g, 1.0 - lr * wd, p)
             else:
-                g = buf
-        p -= lr * g
+                _axpy(-lr, g, p)
+            return
+        buf = slots["momentum"]
+        _axpby(1.0, g, m, buf)           # buf = m buf + g
+        if wd:
+            _axpy(wd, p, buf)            # ... + wd p
+        if self.nesterov:                # p -= lr (g + wd p + m buf)
+            if wd:
+                _axpby(-lr, g, 1.0 - lr * wd, p)
+            else:
+                _axpy(-lr, g, p)
+            _axpy(-lr * m, buf, p)
+        else:
+            _axpy(-lr, buf, p)
 
 
 class Adam(Optimizer):

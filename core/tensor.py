@@ -132,7 +132,10 @@ class Tensor:
     def numpy(self) -> np.ndarray:
         """The values as a numpy array (a host copy for device tensors)."""
         if self._device is _devices.CPU:
-            return self._data
+            a = self._data
+            # numpy hands back scalars (np.float32) for 0-d results; data of
+            # a CPU tensor may be either, users always get an ndarray
+            return a if type(a) is np.ndarray else np.asarray(a)
         return self._device.backend.to_host(self._data)
 
     def __array__(self, dtype=None, copy=None):
@@ -141,6 +144,8 @@ class Tensor:
                 f"implicit conversion of a tensor on {self._device} to numpy is "
                 f"not allowed; call .numpy() or .to('cpu') first")
         a = self._data
+        if type(a) is not np.ndarray:
+            a = np.asarray(a)
         if dtype is not None and a.dtype != dtype:
             return a.astype(dtype)
         return a.copy() if copy else a
@@ -281,8 +286,10 @@ def _to_array(data, dtype, dev):
         if dtype is not None and arr.dtype != dtype:
             arr = arr.astype(dtype)
         return arr, dev
-    src = _devices.device_of_array(data) if not isinstance(
-        data, (np.ndarray, list, tuple, int, float, bool, np.generic)) else None
+    src = _devices.device_of_array(data) if (
+        type(data) is _devices.SimArray or not isinstance(
+            data, (np.ndarray, list, tuple, int, float, bool, np.generic))) \
+        else None
     if src is not None and src is not _devices.CPU:
         if dev is None:
             dev = src

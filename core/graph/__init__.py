@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Graph", "GraphNode", "Lit", "Seq"]
+__all__ = ["Graph", "GraphNode", "Lit", "Ref", "Seq", "attr_refs",
+           "map_attr"]
 
 INPUT, VARIABLE, CAPTURE, CONST, OP = (
     "input", "variable", "capture", "const", "op")
@@ -50,6 +51,44 @@ class Seq:
     def __init__(self, type_, items):
         self.type = type_
         self.items = tuple(items)
+
+
+class Ref:
+    """Inside an op's attributes: the raw array of a slot.
+
+    Some ops take index arrays as attributes (``x[idx]`` with a tensor
+    ``idx`` becomes ``getitem(x, index=idx._data)``).  When such an array
+    is a value of the graph, the attribute refers to its slot so replays
+    use the current value, not the one seen while tracing.
+    """
+
+    __slots__ = ("slot",)
+
+    def __init__(self, slot):
+        self.slot = slot
+
+    def __repr__(self):
+        return f"Ref({self.slot})"
+
+
+def map_attr(v, fn):
+    """``v`` with every :class:`Ref` replaced by ``fn(ref)``."""
+    if isinstance(v, Ref):
+        return fn(v)
+    if isinstance(v, tuple):
+        return tuple(map_attr(x, fn) for x in v)
+    if isinstance(v, list):
+        return [map_attr(x, fn) for x in v]
+    return v
+
+
+def attr_refs(attrs) -> list:
+    """Slots referenced from ``attrs`` (a dict or None)."""
+    out = []
+    if attrs:
+        for v in attrs.values():
+            map_attr(v, lambda r: out.append(r.slot) or r)
+    return out
 
 
 class GraphNode:
@@ -92,6 +131,7 @@ class Graph:
         self.out_tree = None     # structure to rebuild the return value
         self.stats = {"traced": 0, "folded": 0, "cse": 0, "dce": 0}
         self.eager_reason = None  # set when the graph must not be replayed
+        self.eager_for_grad = None  # set when gradient calls must run eagerly
         self.signature = ""
 
     def new_slot(self, kind, obj, meta, label=""):
@@ -138,6 +178,8 @@ class Graph:
                  f"(CSE), {st['dce']} dead removed (DCE)"]
         if self.eager_reason:
             lines.append(f"  # runs eagerly: {self.eager_reason}")
+        if self.eager_for_grad:
+            lines.append(f"  # note: {self.eager_for_grad}")
         used = self._used_slots()
         for s, kind in enumerate(self.kinds):
             if kind == OP or s not in used:
@@ -163,7 +205,7 @@ class Graph:
             attrs = ""
             if n.attrs:
                 attrs = ", " + ", ".join(
-                    f"{k}={_attr_text(v)}" for k, v in n.attrs.items())
+                    f"{k}={self._attr_text(v)}" for k, v in n.attrs.items())
             shape, dtype, _ = self.metas[n.out]
             tags = []
             if n.impure:
@@ -179,6 +221,13 @@ class Graph:
         lines.append(f"  return {outs}")
         return "\n".join(lines)
 
+    def _attr_text(self, v):
+        if isinstance(v, Ref):
+            return self._slot_text(v.slot)
+        if isinstance(v, tuple) and any(attr_refs({0: v})):
+            return "(" + ", ".join(self._attr_text(x) for x in v) + ")"
+        return _attr_text(v)
+
     def _used_slots(self):
         used = set()
 
@@ -192,6 +241,7 @@ class Graph:
         for n in self.nodes:
             for a in n.args:
                 add(a)
+            used.update(attr_refs(n.attrs))
             if n.var is not None:
                 used.add(n.var)
         for o in self.outputs:

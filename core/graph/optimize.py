@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core.graph import CONST, VARIABLE, Graph, Lit, Seq
+from core.graph import CONST, VARIABLE, Graph, Ref, Seq, attr_refs, map_attr
 
 _UNHASHABLE = object()
 
@@ -56,21 +56,32 @@ def optimize(graph: Graph, fold=True, cse=True, dce=True) -> Graph:
 
     seen: dict = {}
     kept = []
+    def canon_ref(r):
+        return Ref(alias.get(r.slot, r.slot))
+
+    def freeze_ref(r):
+        return ("ref", key_of(r.slot))
+
     for n in graph.nodes:
         n.args = tuple(canon(a) for a in n.args)
+        if n.attrs and attr_refs(n.attrs):
+            n.attrs = {k: map_attr(v, canon_ref) for k, v in n.attrs.items()}
         if n.kind == "assign":
             version[n.var] = version.get(n.var, 0) + 1
             kept.append(n)
             continue
-        if fold and not n.impure and all_const(n.args):
+        if fold and not n.impure and all_const(n.args) and all(
+                kinds[r] == CONST for r in attr_refs(n.attrs)):
             kinds[n.out] = CONST
             graph.objs[n.out] = n.value
             graph.stats["folded"] += 1
             continue
         if cse and not n.impure:
             try:
+                attrs = n.attrs and {k: map_attr(v, freeze_ref)
+                                     for k, v in n.attrs.items()}
                 key = (n.name, tuple(key_of(a) for a in n.args),
-                       _freeze(n.attrs), n.grad)
+                       _freeze(attrs), n.grad)
                 hash(key)
             except TypeError:
                 key = None
@@ -101,6 +112,7 @@ def optimize(graph: Graph, fold=True, cse=True, dce=True) -> Graph:
             if n.kind == "assign" or n.impure or n.out in live:
                 for a in n.args:
                     mark(a)
+                live.update(attr_refs(n.attrs))
                 out.append(n)
             else:
                 graph.stats["dce"] += 1

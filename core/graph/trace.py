@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import sys
 
+import numpy as np
+
 from core import _dispatch as D
 from core import hooks as _hooks
 from core import random as _random
 from core.errors import CoreError, format_location
+from core.graph import attr_refs
 from core.graph import (
-    CAPTURE, CONST, INPUT, OP, VARIABLE, Graph, GraphNode, Lit, Seq,
+    CAPTURE, CONST, INPUT, OP, VARIABLE, Graph, GraphNode, Lit, Ref, Seq,
 )
 from core.tensor import Tensor, Variable
 
@@ -57,6 +60,28 @@ def _meta(t):
             t._device)
 
 
+def _host_copy(t):
+    data = t._data
+    if t._device.kind == "cpu":
+        return np.array(data, copy=True)
+    return np.array(t._device.backend.to_host(data), copy=True)
+
+
+def _changed_outside_ops(tracer):
+    """Labels of variables whose values changed during the trace without
+    a recorded ``assign*`` (raw in-place updates a replay would skip)."""
+    g = tracer.graph
+    assigned = {n.var for n in g.nodes if n.kind == "assign"}
+    out = []
+    for s, (var, obj, copy) in tracer.snapshots.items():
+        if s in assigned:
+            continue
+        if var._data is not obj or not np.array_equal(
+                copy, _host_copy(var), equal_nan=copy.dtype.kind in "fc"):
+            out.append(g.labels[s])
+    return out
+
+
 def _has_tensor(seq):
     for x in seq:
         if isinstance(x, Tensor):
@@ -78,6 +103,9 @@ class Tracer:
         self.dynamic: list = []      # slot -> depends on inputs/variables
         self.rng_last = None
         self.rng_outside = False     # random numbers drawn outside an op
+        self.snapshots: dict = {}    # variable slot -> (var, array, copy)
+        self.custom_grad = False     # saw a custom_gradient result
+        self.unsupported = None      # why a replay cannot be generated
 
     # -- slots ---------------------------------------------------------
     def _bind(self, t, slot):
@@ -97,6 +125,9 @@ class Tracer:
 
     def ref(self, t) -> int:
         """The slot of tensor ``t``, making a leaf slot when it is new."""
+        node = t._node
+        if node is not None and D.REGISTRY.get(node.op.name) is not node.op:
+            self.custom_grad = True     # custom_gradient: not an op event
         s = self.by_tensor.get(id(t))
         if s is None:
             s = self.by_data.get(id(t._data))
@@ -104,9 +135,14 @@ class Tracer:
             return s
         g = self.graph
         if isinstance(t, Variable):
-            n = sum(1 for k in g.kinds if k == VARIABLE)
-            label = t.name or f"v{n}"
+            taken = {g.labels[i] for i, k in enumerate(g.kinds)
+                     if k == VARIABLE}
+            base = t.name or "v"
+            label, n = base, 1
+            while label in taken or (label == "v" and not t.name):
+                label, n = f"{base}_{n}", n + 1
             s = self._slot(VARIABLE, t, _meta(t), label, True)
+            self.snapshots[s] = (t, t._data, _host_copy(t))
         elif t._rg or t._node is not None:
             s = self._slot(CAPTURE, t, _meta(t), "captured tensor", False)
         else:
@@ -123,20 +159,21 @@ class Tracer:
 
     # -- hook ----------------------------------------------------------
     def before_op(self, ev):
-        op = D.REGISTRY.get(ev.name)
+        op = getattr(ev, "op", None) or D.REGISTRY.get(ev.name)
         if op is not None and _is_impure(op):
             self._check_rng()
 
     def after_op(self, ev):
-        op = D.REGISTRY.get(ev.name)
+        op = getattr(ev, "op", None) or D.REGISTRY.get(ev.name)
         if op is None:
-            raise TracingError(f"core.function: op {ev.name!r} is not in the "
-                               "registry and cannot be replayed")
+            raise TracingError(f"core.function: op {ev.name!r} has no op "
+                               "object and cannot be replayed")
         out = ev.outputs[0]
         node = GraphNode("op", op.name)
         node.op = op
         node.args = tuple(self.operand(x, ev.device) for x in ev.inputs)
-        node.attrs = dict(ev.attrs) if ev.attrs else None
+        node.attrs = ({k: self._attr(v) for k, v in ev.attrs.items()}
+                      if ev.attrs else None)
         node.device = ev.device
         node.out_device = out._device
         node.grad = D.grad_enabled
@@ -147,12 +184,30 @@ class Tracer:
         node.impure = _is_impure(op)
         node.location = ev.location
         node.value = out._data
-        dyn = node.impure or any(self._dyn(a) for a in node.args)
+        refs = attr_refs(node.attrs)
+        if refs and any(isinstance(a, Seq) for a in node.args):
+            self.unsupported = (f"op {op.name} takes both a list of tensors "
+                                "and an array attribute")
+        dyn = node.impure or any(self._dyn(a) for a in node.args) or any(
+            self.dynamic[r] for r in refs)
         node.out = self._slot(OP, node, _meta(out), "", dyn)
         self._bind(out, node.out)
         self.graph.nodes.append(node)
         if node.impure:
             self.rng_last = _rng_state()
+
+    def _attr(self, v):
+        """An attribute value, with graph arrays replaced by :class:`Ref`."""
+        if isinstance(v, tuple):
+            return tuple(self._attr(x) for x in v)
+        if isinstance(v, list):
+            return [self._attr(x) for x in v]
+        if hasattr(v, "shape") and hasattr(v, "dtype") \
+                and not isinstance(v, np.generic):
+            s = self.by_data.get(id(v))
+            if s is not None and self.dynamic[s]:
+                return Ref(s)
+        return v
 
     def _dyn(self, a):
         if isinstance(a, Seq):
@@ -233,13 +288,15 @@ def _assign_wrapper(mode, orig):
     return wrapper
 
 
+_MISSING = object()
+
+
 def _install():
     for mode in ("assign", "assign_add", "assign_sub"):
-        orig = Variable.__dict__[mode]
-        _SAVED[mode] = orig
-        setattr(Variable, mode, _assign_wrapper(mode, orig))
-    orig_bool = Tensor.__dict__["__bool__"]
-    _SAVED["__bool__"] = orig_bool
+        _SAVED[(Variable, mode)] = Variable.__dict__.get(mode, _MISSING)
+        setattr(Variable, mode, _assign_wrapper(mode, getattr(Variable, mode)))
+    orig_bool = Tensor.__bool__
+    _SAVED[(Tensor, "__bool__")] = Tensor.__dict__.get("__bool__", _MISSING)
     core_dir = D._CORE_DIR
 
     def traced_bool(self):
@@ -254,8 +311,12 @@ def _install():
 
 
 def _uninstall():
-    for name, orig in _SAVED.items():
-        setattr(Variable if name.startswith("assign") else Tensor, name, orig)
+    """Put back exactly what the classes had before the trace."""
+    for (cls, name), orig in _SAVED.items():
+        if orig is _MISSING:
+            delattr(cls, name)
+        else:
+            setattr(cls, name, orig)
     _SAVED.clear()
 
 
@@ -263,7 +324,7 @@ def trace(fn, args, kwargs, inputs, labels, name):
     """Run ``fn(*args, **kwargs)`` eagerly under a tracer.
 
     ``inputs`` are the tensor leaves of the arguments (placeholders),
-    ``labels`` their names.  Returns (graph, result, result_leaves).
+    ``labels`` their names.  Returns (graph, tracer, result).
     """
     graph = Graph(name)
     tracer = Tracer(graph, D.scope)
@@ -272,7 +333,15 @@ def trace(fn, args, kwargs, inputs, labels, name):
     with tracer:
         result = fn(*args, **kwargs)
     graph.stats["traced"] = sum(1 for n in graph.nodes if n.kind == "op")
-    if tracer.rng_outside:
+    changed = _changed_outside_ops(tracer)
+    if tracer.unsupported:
+        graph.eager_reason = tracer.unsupported
+    elif changed:
+        graph.eager_reason = (
+            f"it changed variable(s) {', '.join(changed)} in place outside "
+            "engine ops and assign*() (e.g. an optimizer's raw update, or a "
+            "write to ._data); a replay would skip those updates")
+    elif tracer.rng_outside:
         graph.eager_reason = (
             "it drew random numbers outside an op (core.random.* inside the "
             "function); a replay would repeat the same numbers")

@@ -10,7 +10,7 @@ from core.errors import ShapeError
 from core.nn import activations as _act
 from core.nn import init as _init
 from core.nn.module import Module
-from core.tensor import Tensor, Variable, _make
+from core.tensor import Tensor, Variable
 
 __all__ = ["Dense", "Linear", "Flatten", "Embedding", "Dropout", "LayerNorm",
            "BatchNorm", "BatchNorm1d", "BatchNorm2d"]
@@ -103,14 +103,7 @@ class Dropout(Module):
         self.rate = float(rate)
 
     def forward(self, x):
-        if not self.training or self.rate == 0.0:
-            return x
-        keep = core.random.generator().random(x.shape) >= self.rate
-        mask = (keep / (1.0 - self.rate)).astype(x.dtype)
-        dev = x.device
-        if dev is not core.devices.CPU:
-            mask = dev.backend.from_host(mask, dev.index)
-        return x * _make(mask, dev)
+        return core.dropout(x, self.rate, training=self.training)
 
     def extra_repr(self):
         return f"rate={self.rate}"

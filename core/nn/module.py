@@ -35,9 +35,18 @@ def _scoped(fn):
     @functools.wraps(fn)
     def call(self, *args, **kwargs):
         stack = _call_stack
-        if stack and stack[-1] is self:      # super().__call__ inside a call
-            return fn(self, *args, **kwargs)
-        names = self._scope_names(stack[-1] if stack else None)
+        if stack:
+            parent = stack[-1]
+            if parent is self:           # super().__call__ inside a call
+                return fn(self, *args, **kwargs)
+            cache = parent._scope_cache
+            entry = cache.get(id(self)) if cache is not None else None
+            if entry is not None and entry[0] is self:
+                names = entry[1]
+            else:
+                names = self._scope_names(parent)
+        else:
+            names = (self._mod_name or type(self).__name__.lower(),)
         prev = _D.scope
         _D.scope = prev + names
         stack.append(self)
@@ -103,7 +112,12 @@ class Module:
 
     @property
     def name(self) -> str:
+        """The scope name of this module when it is called as a root."""
         return self._mod_name or type(self).__name__.lower()
+
+    @name.setter
+    def name(self, value):
+        object.__setattr__(self, "_mod_name", None if value is None else str(value))
 
     def _scope_names(self, parent) -> tuple:
         """The names this module pushes when called inside ``parent``."""
@@ -174,13 +188,18 @@ class Module:
                 seen.add(id(obj))
                 yield obj
 
-    def _named_variable_paths(self):
-        seen = set()
-        for mpath, m in self._named_modules(()):
-            for path, obj in m._children():
-                if isinstance(obj, Variable) and id(obj) not in seen:
-                    seen.add(id(obj))
-                    yield mpath + path, obj
+    def _named_variable_paths(self, prefix=(), seen=None):
+        """(path tuple, Variable) in attribute order, depth first, each once."""
+        if seen is None:
+            seen = {id(self)}
+        for path, obj in self._children():
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
+            if isinstance(obj, Variable):
+                yield prefix + path, obj
+            else:
+                yield from obj._named_variable_paths(prefix + path, seen)
 
     def named_variables(self):
         """(dotted path, Variable) for every variable, each once."""

@@ -82,7 +82,8 @@ def bind_tensor_methods():
                  "take", "isnan", "isinf", "isfinite", "any", "all", "matmul",
                  "expand_dims", "maximum", "minimum", "pow", "gelu",
                  "leaky_relu", "elu", "softplus", "floor", "ceil", "round",
-                 "norm", "split", "pad", "one_hot", "gather", "repeat", "tile"):
+                 "norm", "split", "pad", "one_hot", "gather", "repeat", "tile",
+                 "moveaxis"):
         fn = getattr(O, name, None)
         if fn is not None and not hasattr(T, name):
             setattr(T, name, fn)

@@ -39,12 +39,18 @@ neg = unary(defop(
 
 
 def _pow_vjp_base(g, ans, a, b):
-    # d/da a**b = b * a**(b-1)
+    # d/da a**b = b * a**(b-1); a Python exponent stays a Python number
+    if isinstance(b, (int, float)):
+        if b == 2:
+            return unbroadcast(mul(g, mul(a, 2)), a)
+        return unbroadcast(mul(g, mul(pow(a, b - 1), b)), a)
     return unbroadcast(mul(g, mul(b, pow(a, sub(b, 1)))), a)
 
 
 def _pow_vjp_exp(g, ans, a, b):
     # d/db a**b = log(a) * a**b   (0 where a == 0, as in PyTorch)
+    if isinstance(a, (int, float)):
+        return unbroadcast(mul(g, mul(ans, math.log(a) if a > 0 else 0.0)), b)
     safe = where(greater(a, 0), a, 1)
     return unbroadcast(mul(g, mul(ans, log(safe))), b)
 
@@ -131,8 +137,8 @@ def _tanh_grad_make(xp):
 
 tanh_grad = binary(defop(
     "tanh_grad", _tanh_grad_make,
-    vjps=(lambda gg, ans, g, y: tanh_grad(gg, y),
-          lambda gg, ans, g, y: mul(mul(gg, g), mul(y, -2)))))
+    vjps=(lambda gg, ans, g, y: unbroadcast(tanh_grad(gg, y), g),
+          lambda gg, ans, g, y: unbroadcast(mul(mul(gg, g), mul(y, -2)), y))))
 
 
 def _sigmoid_grad_make(xp):
@@ -143,8 +149,9 @@ def _sigmoid_grad_make(xp):
 
 sigmoid_grad = binary(defop(
     "sigmoid_grad", _sigmoid_grad_make,
-    vjps=(lambda gg, ans, g, y: sigmoid_grad(gg, y),
-          lambda gg, ans, g, y: mul(mul(gg, g), sub(1, mul(y, 2))))))
+    vjps=(lambda gg, ans, g, y: unbroadcast(sigmoid_grad(gg, y), g),
+          lambda gg, ans, g, y: unbroadcast(
+              mul(mul(gg, g), sub(1, mul(y, 2))), y))))
 
 
 def _relu_grad_make(xp):
@@ -155,7 +162,7 @@ def _relu_grad_make(xp):
 
 relu_grad = binary(defop(
     "relu_grad", _relu_grad_make,
-    vjps=(lambda gg, ans, g, x: relu_grad(gg, x), None)))
+    vjps=(lambda gg, ans, g, x: unbroadcast(relu_grad(gg, x), g), None)))
 
 
 def leaky_relu(x, negative_slope=0.01):
@@ -199,7 +206,13 @@ _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 
 
 def gelu(x, approximate="tanh"):
-    """Gaussian error linear unit (tanh approximation, as in GPT-2)."""
+    """Gaussian error linear unit (tanh approximation, as in GPT-2).
+
+    Only the tanh form is offered (numpy has no erf ufunc); asking for the
+    exact form is an error rather than a silent approximation."""
+    if approximate not in ("tanh", True):
+        raise ValueError(f"gelu: approximate={approximate!r} is not "
+                         "supported; use approximate='tanh'")
     inner = mul(add(x, mul(pow(x, 3), 0.044715)), _SQRT_2_OVER_PI)
     return mul(mul(x, 0.5), add(tanh(inner), 1))
 

@@ -44,26 +44,12 @@ def _pad2(xp, x, ph, pw, value=0):
                   constant_values=value)
 
 
-def _windows(xp, xpad, k, s, d, oh, ow):
-    """View (N, C, oh, ow, kh, kw) of the sliding windows of ``xpad``."""
-    n, c = xpad.shape[:2]
-    sn, sc, sh, sw = xpad.strides
-    return _as_strided(
-        xp, xpad, (n, c, oh, ow, k[0], k[1]),
-        (sn, sc, sh * s[0], sw * s[1], sh * d[0], sw * d[1]))
-
-
-def _fold(xp, cols, padded_shape, k, s, d):
-    """Scatter-add windows (N, C, kh, kw, oh, ow) back into an image."""
-    out = xp.zeros(padded_shape, dtype=cols.dtype)
-    oh, ow = cols.shape[-2:]
-    for i in range(k[0]):
-        r = i * d[0]
-        for j in range(k[1]):
-            c = j * d[1]
-            out[:, :, r:r + s[0] * (oh - 1) + 1:s[0],
-                c:c + s[1] * (ow - 1) + 1:s[1]] += cols[:, :, i, j]
-    return out
+def _bmm(xp, a, b):
+    """Batched matmul over groups; 2-D BLAS calls (transposed views stay
+    on the fast path, which numpy's stacked matmul does not guarantee)."""
+    if a.shape[0] == 1:
+        return xp.matmul(a[0], b[0])[None]
+    return xp.stack([xp.matmul(a[i], b[i]) for i in range(a.shape[0])])
 
 
 def _crop(x, ph, pw):
@@ -75,15 +61,39 @@ def _crop(x, ph, pw):
 # ------------------------------------------------------------------ conv2d --
 
 
+def _nhwc_padded(xp, x, ph, pw):
+    """x (N, C, H, W) as a zero-padded channels-last copy (N, H', W', C)."""
+    n, c, h, w = x.shape
+    xt = x.transpose(0, 2, 3, 1)
+    if not (ph or pw):
+        return xp.ascontiguousarray(xt)
+    out = xp.zeros((n, h + 2 * ph, w + 2 * pw, c), dtype=x.dtype)
+    out[:, ph:ph + h, pw:pw + w, :] = xt
+    return out
+
+
 def _conv_cols(xp, x, w_shape, stride, padding, dilation, groups, oh, ow):
-    """im2col: (G, N*oh*ow, C/G*kh*kw)."""
+    """im2col, channels last so every copied run is contiguous:
+    (G, N*oh*ow, kh*kw*C/G)."""
     n, c = x.shape[:2]
     kh, kw = w_shape[2:]
-    xpad = _pad2(xp, x, *padding)
-    win = _windows(xp, xpad, (kh, kw), stride, dilation, oh, ow)
-    win = win.reshape(n, groups, c // groups, oh, ow, kh, kw)
-    return win.transpose(1, 0, 3, 4, 2, 5, 6).reshape(
-        groups, n * oh * ow, (c // groups) * kh * kw)
+    xpad = _nhwc_padded(xp, x, *padding)
+    s0, s1, s2, s3 = xpad.strides
+    win = _as_strided(xp, xpad, (n, oh, ow, kh, kw, c), (
+        s0, s1 * stride[0], s2 * stride[1], s1 * dilation[0],
+        s2 * dilation[1], s3))
+    cg = c // groups
+    if groups == 1:
+        return win.reshape(1, n * oh * ow, kh * kw * c)
+    return win.reshape(n, oh, ow, kh, kw, groups, cg).transpose(
+        5, 0, 1, 2, 3, 4, 6).reshape(groups, n * oh * ow, kh * kw * cg)
+
+
+def _weight_rows(w, groups):
+    """(O, C/G, kh, kw) -> (G, kh*kw*C/G, O/G), matching ``_conv_cols``."""
+    o, cg, kh, kw = w.shape
+    return w.reshape(groups, o // groups, cg, kh, kw).transpose(
+        0, 3, 4, 2, 1).reshape(groups, kh * kw * cg, o // groups)
 
 
 def _grad_rows(g, groups):
@@ -101,8 +111,7 @@ def _conv_make(xp):
         ow = _out_size(wd, kw, stride[1], padding[1], dilation[1])
         cols = _conv_cols(xp, x, w.shape, stride, padding, dilation, groups,
                           oh, ow)
-        wm = w.reshape(groups, o // groups, cg * kh * kw).transpose(0, 2, 1)
-        out = xp.matmul(cols, wm)                 # (G, N*oh*ow, O/G)
+        out = _bmm(xp, cols, _weight_rows(w, groups))   # (G, N*oh*ow, O/G)
         out = out.reshape(groups, n, oh, ow, o // groups)
         return xp.ascontiguousarray(
             out.transpose(1, 0, 4, 2, 3).reshape(n, o, oh, ow))
@@ -115,14 +124,25 @@ def _conv_gi_make(xp):
         n, c, h, wd = x_shape
         o, cg, kh, kw = w.shape
         oh, ow = g.shape[2:]
-        wm = w.reshape(groups, o // groups, cg * kh * kw)
-        cols = xp.matmul(_grad_rows(g, groups), wm)   # (G, N*oh*ow, cg*kk)
-        cols = cols.reshape(groups, n, oh, ow, cg, kh, kw).transpose(
-            1, 0, 4, 5, 6, 2, 3).reshape(n, c, kh, kw, oh, ow)
+        cols = _bmm(xp, _grad_rows(g, groups),
+                    _weight_rows(w, groups).transpose(0, 2, 1))
+        # (G, N*oh*ow, kh*kw*cg) -> channels-last (N, oh, ow, kh, kw, C)
+        if groups == 1:
+            cols = cols.reshape(n, oh, ow, kh, kw, c)
+        else:
+            cols = cols.reshape(groups, n, oh, ow, kh, kw, cg).transpose(
+                1, 2, 3, 4, 5, 0, 6).reshape(n, oh, ow, kh, kw, c)
         ph, pw = padding
-        img = _fold(xp, cols, (n, c, h + 2 * ph, wd + 2 * pw), (kh, kw),
-                    stride, dilation)
-        return xp.ascontiguousarray(_crop(img, ph, pw))
+        sh, sw = stride
+        img = xp.zeros((n, h + 2 * ph, wd + 2 * pw, c), dtype=cols.dtype)
+        for i in range(kh):
+            r = i * dilation[0]
+            for j in range(kw):
+                q = j * dilation[1]
+                img[:, r:r + sh * (oh - 1) + 1:sh,
+                    q:q + sw * (ow - 1) + 1:sw, :] += cols[:, :, :, i, j, :]
+        return xp.ascontiguousarray(
+            img[:, ph:ph + h, pw:pw + wd, :].transpose(0, 3, 1, 2))
     return conv2d_input_grad_k
 
 
@@ -133,8 +153,11 @@ def _conv_gw_make(xp):
         oh, ow = g.shape[2:]
         cols = _conv_cols(xp, x, w_shape, stride, padding, dilation, groups,
                           oh, ow)
-        dw = xp.matmul(_grad_rows(g, groups).transpose(0, 2, 1), cols)
-        return dw.reshape(o, cg, kh, kw)
+        dw = _bmm(xp, cols.transpose(0, 2, 1), _grad_rows(g, groups))
+        # (G, kh*kw*cg, O/G) -> (O, cg, kh, kw)
+        return xp.ascontiguousarray(
+            dw.reshape(groups, kh, kw, cg, o // groups).transpose(
+                0, 4, 3, 1, 2).reshape(o, cg, kh, kw))
     return conv2d_weight_grad_k
 
 
@@ -203,6 +226,45 @@ def conv2d(x, w, stride=1, padding=0, dilation=1, groups=1):
                                  "groups": groups})
 
 
+def conv_transpose2d(x, w, stride=1, padding=0, output_padding=0,
+                     dilation=1, groups=1):
+    """Transposed convolution (the adjoint of conv2d, as PyTorch's
+    ConvTranspose2d): ``x`` (N, C_in, H, W), ``w`` (C_in, C_out/groups,
+    kH, kW); output side (H-1)*stride - 2*padding + dilation*(kH-1) +
+    output_padding + 1."""
+    xs, ws = _shape_of(x), _shape_of(w)
+    try:
+        s = _pair(stride, "stride")
+        p = _pair(padding, "padding")
+        d = _pair(dilation, "dilation")
+        op_ = _pair(output_padding, "output_padding")
+    except (TypeError, ValueError) as e:
+        raise op_error(ShapeError, "conv_transpose2d", (x, w), str(e)) from None
+    groups = int(groups)
+    msg = None
+    if len(xs) != 4 or len(ws) != 4:
+        msg = "input must be (N, C, H, W) and weight (C_in, C_out/groups, kH, kW)"
+    elif xs[1] != ws[0]:
+        msg = f"input has {xs[1]} channels but weight expects {ws[0]}"
+    elif groups < 1 or ws[0] % groups:
+        msg = f"{ws[0]} input channels do not divide into {groups} groups"
+    elif min(s) < 1 or min(d) < 1 or min(p) < 0 or \
+            not (0 <= op_[0] < max(s[0], d[0]) and 0 <= op_[1] < max(s[1], d[1])):
+        msg = (f"stride {s} and dilation {d} must be >= 1, padding {p} >= 0, "
+               f"output_padding {op_} smaller than stride or dilation")
+    if msg is None:
+        out_hw = tuple((xs[2 + i] - 1) * s[i] - 2 * p[i] + d[i] * (ws[2 + i] - 1)
+                       + op_[i] + 1 for i in range(2))
+        if min(out_hw) < 1:
+            msg = f"the output would be empty ({out_hw})"
+    if msg:
+        raise op_error(ShapeError, "conv_transpose2d", (x, w), msg)
+    x_shape = (xs[0], ws[1] * groups) + out_hw
+    return apply(_CONV_GI, (x, w), {
+        "x_shape": x_shape, "stride": s, "padding": p, "dilation": d,
+        "groups": groups})
+
+
 # ----------------------------------------------------------------- pooling --
 
 
@@ -231,43 +293,70 @@ def _pool_geom(shape, kernel, stride, padding):
             _out_size(shape[3], kernel[1], stride[1], padding[1], 1))
 
 
-def _max_windows(xp, x, kernel, stride, padding):
-    """Windows of x (padded with -inf) as (N, C, oh, ow, kh*kw)."""
-    oh, ow = _pool_geom(x.shape, kernel, stride, padding)
+def _window_slices(x, kernel, stride, oh, ow):
+    """(k, view (N, C, oh, ow)) for each of the kh*kw window offsets."""
+    out = []
+    for i in range(kernel[0]):
+        for j in range(kernel[1]):
+            out.append(x[:, :, i:i + stride[0] * (oh - 1) + 1:stride[0],
+                         j:j + stride[1] * (ow - 1) + 1:stride[1]])
+    return out
+
+
+def _max_padded(xp, x, padding):
     fill = -np.inf if x.dtype.kind == "f" else np.iinfo(x.dtype).min
-    xpad = _pad2(xp, x, *padding, value=fill)
-    win = _windows(xp, xpad, kernel, stride, (1, 1), oh, ow)
-    n, c = x.shape[:2]
-    return win.reshape(n, c, oh, ow, kernel[0] * kernel[1])
+    return _pad2(xp, x, *padding, value=fill)
+
+
+def _pool_argmax(xp, x, kernel, stride, padding):
+    """Offset (0..kh*kw-1) of each window's first maximum, (N, C, oh, ow)."""
+    oh, ow = _pool_geom(x.shape, kernel, stride, padding)
+    views = _window_slices(_max_padded(xp, x, padding), kernel, stride, oh, ow)
+    best = views[0].copy()
+    idx = xp.zeros(best.shape, dtype=np.int8 if len(views) < 128 else np.int32)
+    for k, v in enumerate(views[1:], 1):
+        better = v > best
+        xp.maximum(best, v, out=best)
+        idx = xp.where(better, np.asarray(k, idx.dtype), idx)
+    return idx
 
 
 def _maxpool_make(xp):
     def max_pool2d_k(x, kernel, stride, padding):
-        return _max_windows(xp, x, kernel, stride, padding).max(axis=-1)
+        # a running maximum over the kh*kw strided views: no window copy
+        oh, ow = _pool_geom(x.shape, kernel, stride, padding)
+        views = _window_slices(_max_padded(xp, x, padding), kernel, stride,
+                               oh, ow)
+        out = views[0].copy()
+        for v in views[1:]:
+            xp.maximum(out, v, out=out)
+        return out
     return max_pool2d_k
 
 
 def _maxpool_grad_make(xp):
     def max_pool2d_grad_k(g, x, kernel, stride, padding):
-        win = _max_windows(xp, x, kernel, stride, padding)
-        kk = kernel[0] * kernel[1]
-        hit = win.argmax(axis=-1)[..., None] == xp.arange(kk)
-        cols = hit.astype(g.dtype) * g[..., None]      # (N, C, oh, ow, kk)
+        idx = _pool_argmax(xp, x, kernel, stride, padding)
         n, c, oh, ow = g.shape
-        cols = cols.reshape(n, c, oh, ow, kernel[0], kernel[1]).transpose(
-            0, 1, 4, 5, 2, 3)
         ph, pw = padding
-        img = _fold(xp, cols, (n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw),
-                    kernel, stride, (1, 1))
+        img = xp.zeros((n, c, x.shape[2] + 2 * ph, x.shape[3] + 2 * pw),
+                       dtype=g.dtype)
+        zero = xp.zeros((), dtype=g.dtype)
+        for k, view in enumerate(_window_slices(img, kernel, stride, oh, ow)):
+            view += xp.where(idx == k, g, zero)
         return xp.ascontiguousarray(_crop(img, ph, pw))
     return max_pool2d_grad_k
 
 
 def _maxpool_select_make(xp):
     def max_pool2d_select_k(h, x, kernel, stride, padding):
-        idx = _max_windows(xp, x, kernel, stride, padding).argmax(axis=-1)
-        hw = _max_windows(xp, h, kernel, stride, padding)
-        return xp.take_along_axis(hw, idx[..., None], axis=-1)[..., 0]
+        idx = _pool_argmax(xp, x, kernel, stride, padding)
+        oh, ow = idx.shape[2:]
+        views = _window_slices(_pad2(xp, h, *padding), kernel, stride, oh, ow)
+        out = views[0]
+        for k, v in enumerate(views[1:], 1):
+            out = xp.where(idx == k, v, out)
+        return out
     return max_pool2d_select_k
 
 
@@ -292,23 +381,25 @@ def max_pool2d(x, kernel_size, stride=None, padding=0):
 def _avgpool_make(xp):
     def avg_pool2d_k(x, kernel, stride, padding):
         oh, ow = _pool_geom(x.shape, kernel, stride, padding)
-        win = _windows(xp, _pad2(xp, x, *padding), kernel, stride, (1, 1),
-                       oh, ow)
-        return win.mean(axis=(-2, -1)).astype(x.dtype, copy=False)
+        views = _window_slices(_pad2(xp, x, *padding), kernel, stride, oh, ow)
+        out = views[0].astype(x.dtype if x.dtype.kind == "f" else np.float64)
+        for v in views[1:]:
+            out += v
+        out *= np.asarray(1.0 / len(views), dtype=out.dtype)
+        return out
     return avg_pool2d_k
 
 
 def _avgpool_grad_make(xp):
     def avg_pool2d_grad_k(g, x_shape, kernel, stride, padding):
         n, c, oh, ow = g.shape
-        scale = 1.0 / (kernel[0] * kernel[1])
-        cols = xp.broadcast_to((g * scale)[:, :, None, None],
-                               (n, c, kernel[0], kernel[1], oh, ow))
         ph, pw = padding
-        img = _fold(xp, cols, (n, c, x_shape[2] + 2 * ph, x_shape[3] + 2 * pw),
-                    kernel, stride, (1, 1))
-        return xp.ascontiguousarray(_crop(img, ph, pw)).astype(
-            g.dtype, copy=False)
+        share = g * np.asarray(1.0 / (kernel[0] * kernel[1]), dtype=g.dtype)
+        img = xp.zeros((n, c, x_shape[2] + 2 * ph, x_shape[3] + 2 * pw),
+                       dtype=g.dtype)
+        for view in _window_slices(img, kernel, stride, oh, ow):
+            view += share
+        return xp.ascontiguousarray(_crop(img, ph, pw))
     return avg_pool2d_grad_k
 
 

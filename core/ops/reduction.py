@@ -69,10 +69,17 @@ def sum(x, axis=None, keepdims=False):
     return apply(_SUM, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims})
 
 
-def _count(x, axis):
+def _count(x, axis, op):
+    """How many elements each output of a reduction over ``axis`` sees."""
+    from core.errors import ShapeError, op_error
+
     shape = x.shape if isinstance(x, Tensor) else ()
+    try:
+        axes = norm_axes(axis, len(shape))
+    except (TypeError, ValueError) as e:
+        raise op_error(ShapeError, op, (x,), str(e)) from None
     n = 1
-    for a in norm_axes(axis, len(shape)):
+    for a in axes:
         n *= shape[a]
     return n
 
@@ -84,7 +91,7 @@ def mean(x, axis=None, keepdims=False):
     if not isinstance(x, Tensor):
         from core.tensor import as_tensor
         x = as_tensor(x)
-    n = _count(x, axis)
+    n = _count(x, axis, "mean")
     s = sum(x, axis=axis, keepdims=keepdims)
     if x.dtype.kind not in "fc":
         return div(s, builtins.max(n, 1))
@@ -95,18 +102,22 @@ def mean(x, axis=None, keepdims=False):
 
 
 def _prod_vjp(g, ans, x, axis, keepdims):
-    # d prod / d x_i = product of the others; exact with zeros present:
-    # one zero -> only that element gets the product of the rest.
+    # d prod / d x_i = product of the others, exact with zeros present:
+    # ans / x_i off the zeros (0 once any other element is 0), and the
+    # product of the rest at a lone zero.  Second order is exact too,
+    # except across two zeros of one slice (their cross term is dropped).
     from core.ops.elementwise import div, equal, mul, where
 
     z = equal(x, 0)
     safe = where(z, 1, x)
+    off_zero = div(expand_back(ans, x, axis, keepdims), safe)
+    if x._device.backend.name == "numpy" and not z._data.any():
+        # no zero anywhere (checked on the host only: no device sync)
+        return mul(expand_back(g, x, axis, keepdims), off_zero)
     pnz = prod(safe, axis=axis, keepdims=True)
     nz = sum(z.astype(x.dtype), axis=axis, keepdims=True)
-    zero = mul(pnz, 0)
-    at_zero = where(equal(nz, 1), pnz, zero)
-    elsewhere = where(equal(nz, 0), div(pnz, safe), zero)
-    return mul(expand_back(g, x, axis, keepdims), where(z, at_zero, elsewhere))
+    at_zero = where(equal(nz, 1), pnz, mul(pnz, 0))
+    return mul(expand_back(g, x, axis, keepdims), where(z, at_zero, off_zero))
 
 
 _PROD = _reduce_op("prod", "prod", _prod_vjp)
@@ -180,18 +191,32 @@ def all(x, axis=None, keepdims=False):
 # --------------------------------------------------------- moments, norm --
 
 
+def _var_make(xp):
+    def var_k(x, axis, keepdims, ddof):
+        return xp.var(x, axis=axis, keepdims=keepdims, ddof=ddof)
+    return var_k
+
+
+def _var_vjp(g, ans, x, axis, keepdims, ddof):
+    from core.ops.elementwise import mul, sub
+
+    n = _count(x, axis, "var")
+    scale = 2.0 / (n - ddof) if n - ddof > 0 else float("nan")
+    centered = sub(x, mean(x, axis=axis, keepdims=True))
+    return mul(expand_back(g, x, axis, keepdims), mul(centered, scale))
+
+
+_VAR = defop("var", _var_make, vjps=(_var_vjp,))
+
+
 def var(x, axis=None, keepdims=False, ddof=0):
     """Variance over ``axis`` (``ddof=0`` as in numpy)."""
-    from core.ops.elementwise import mul, square, sub
-
     if not isinstance(x, Tensor):
         from core.tensor import as_tensor
         x = as_tensor(x)
-    n = _count(x, axis)
-    d = sub(x, mean(x, axis=axis, keepdims=True))
-    s = sum(square(d), axis=axis, keepdims=keepdims)
-    return mul(s, 1.0 / builtins.max(n - ddof, 0)) if n - ddof > 0 else \
-        mul(s, float("nan"))
+    _count(x, axis, "var")      # a bad axis names this op
+    return apply(_VAR, (x,), {"axis": _axis_attr(axis), "keepdims": keepdims,
+                              "ddof": ddof})
 
 
 def std(x, axis=None, keepdims=False, ddof=0):

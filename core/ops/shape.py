@@ -46,9 +46,18 @@ _TRANSPOSE = defop("transpose", _transpose_make, vjps=(
 
 
 def transpose(x, axes=None):
+    """Permute the axes (reverse them when ``axes`` is None)."""
     if axes is not None:
-        nd = x.ndim
-        axes = tuple(int(a) % nd for a in axes)
+        from core.errors import ShapeError, op_error
+
+        nd = len(x.shape)
+        axes = tuple(int(a) for a in axes)
+        if sorted(a % nd if -nd <= a < nd else -1 for a in axes) != \
+                list(range(nd)):
+            raise op_error(ShapeError, "transpose", (x,),
+                           f"axes {axes} are not a permutation of the "
+                           f"{nd} axes")
+        axes = tuple(a % nd for a in axes)
     return apply(_TRANSPOSE, (x,), {"axes": axes})
 
 
@@ -142,20 +151,21 @@ def _norm_index(idx):
     return idx
 
 
-def _index_on(xp, index):
-    """Index arrays moved to the kernel's device (cupy wants its own)."""
+def _index_on(xp, x, index):
+    """Host index arrays moved to ``x``'s device (cupy wants its own)."""
     if xp is np:
         return index
     if isinstance(index, tuple):
-        return tuple(_index_on(xp, i) for i in index)
+        return tuple(_index_on(xp, x, i) for i in index)
     if type(index) is np.ndarray:
-        return xp.asarray(index)
+        dev = _devices.device_of_array(x)
+        return dev.backend.from_host(index, dev.index)
     return index
 
 
 def _getitem_make(xp):
     def getitem_k(x, index):
-        out = x[_index_on(xp, index)]
+        out = x[_index_on(xp, x, index)]
         if isinstance(out, (np.generic, int, float, bool)):
             out = xp.asarray(out)
         return out
@@ -174,12 +184,18 @@ def getitem(x, index):
 
 
 def _scatter_make(xp):
-    # the simulated GPU's module wraps ufuncs as plain functions (no .at);
-    # numpy's ufunc dispatches to SimArray.__array_ufunc__ itself
-    add_at = getattr(getattr(xp, "add"), "at", None) or np.add.at
+    add_at = getattr(xp.add, "at", None)
+    if add_at is None:
+        if isinstance(xp, _devices._SimModule):
+            # its ufuncs are wrapped as plain functions (no .at); numpy's
+            # ufunc dispatches to SimArray.__array_ufunc__ by itself
+            add_at = np.add.at
+        else:   # older cupy
+            import cupyx
+            add_at = cupyx.scatter_add
 
     def scatter_k(g, like, index):
-        index = _index_on(xp, index)
+        index = _index_on(xp, g, index)
         out = xp.zeros(like.shape, dtype=g.dtype)
         if _is_basic(index):
             out[index] += g

@@ -1,0 +1,745 @@
+"""The UI-agnostic debugger session.
+
+Deviations from / additions to notes/session-api.md (all additive):
+
+- ``Paused.after`` (bool): True when the session paused *after* the op's
+  kernel (NaN/Inf and conditional breakpoints), so ``op.outputs`` are set.
+- ``TapeInfo.n_entries``: total entries; ``entries`` holds the last 500.
+- ``TensorSummary.has_stats``: False for a metadata-only summary.
+- ``History.filter`` returns a lazy ``Selection`` (a Sequence of OpRecords
+  with ``.positions``); positions count from the oldest op in the ring.
+  ``History.find(op_index)`` / ``get_index(op_index)`` look ops up by index.
+- Extra commands: ``pause`` (stop at the next op while running free),
+  ``b``/``break`` with no argument lists breakpoints, ``help``.
+- ``w PATH``: ``w`` with three arguments is ``save``; bare ``w`` is where.
+- ``session.wait_for_prompt(timeout)``: block until the session is paused
+  and has no queued command (True), or the script finished / timeout
+  (False).  A front end that reads commands one at a time (``--batch``,
+  tests) sends the next only then: a command sent while the script runs
+  free is handled at once (``step``/``next``/``pause`` stop it at the next
+  op; ``quit`` ends it; ``continue``/``finish``/``until`` are ignored).
+
+Usage::
+
+    s = Session("script.py", argv=("--x", "1"), break_at_first_op=True)
+    s.subscribe(callback)      # callback(event) runs on the worker thread
+    s.start()
+    s.send("b matmul")         # thread-safe, never blocks
+    s.send("c")
+    s.history.window(0, 50)    # OpRecords, any thread
+    s.tensor_values(op_index, "out", "0:8, 0:16")
+    s.stop(); s.join(5)
+
+Commands (pdb names and short forms):
+
+    step s | next n | continue c | finish r | until N | quit q | pause
+    break b [OPNAME | FILE:LINE | LINE | nan | inf | nonfinite] [if COND]
+    tbreak ... | clear [N ...] | disable N ... | enable N ... | ignore N COUNT
+    display [EXPR] | undisplay [N|EXPR] | print p EXPR | pp EXPR
+    up u [N] | down d [N] | where w | inspect OP SLOT [SLICE]
+    save OP SLOT PATH   (SLOT: out, out0, in0, in1, ...; SLICE: ``0:8, ::2``)
+
+``step`` pauses before the next op (forward or backward).  ``next`` pauses
+before the next op issued from a different line of the same frame, or
+from an outer frame (a loop re-running the same line counts as new).
+``finish`` pauses at the first op after the selected frame returned.
+``until N`` pauses before the first op with index >= N.  NaN/Inf and
+conditional breakpoints pause *after* the kernel; ``b nan`` pauses at the
+first non-finite output and then at each op that turns finite inputs
+into NaN (its provenance), not at every op the NaN flows through.
+
+Everything that touches user objects runs on the worker thread while it
+is paused; front ends get only the immutable records of
+:mod:`workbench.records`.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import threading
+import time
+import traceback
+import types
+import weakref
+
+from core import _dispatch as _D
+from workbench import breakpoints as _bp
+from workbench.history import (
+    History, make_entry, operand_value, raw_to_record,
+)
+from workbench.records import (
+    CommandResult, Finished, Output, Paused, PostMortem, Running,
+)
+from workbench.session_support import (
+    OutputCapture, build_frames, format_where, gradients_of, nbytes_of,
+    safe_repr, tape_view, timing_rows,
+)
+
+_get_ident = threading.get_ident
+_perf_ns = time.perf_counter_ns
+
+RUNNING_INTERVAL_NS = 50_000_000        # at most ~20 Running events a second
+_SESSION_FILE = os.path.abspath(__file__)
+
+# step modes
+CONTINUE, STEP, NEXT, FINISH, UNTIL = "continue", "step", "next", "finish", "until"
+_RESUME = {"s": "step", "step": "step", "n": "next", "next": "next",
+           "c": "continue", "cont": "continue", "continue": "continue",
+           "r": "finish", "return": "finish", "finish": "finish",
+           "until": "until", "unt": "until", "q": "quit", "quit": "quit",
+           "exit": "quit"}
+
+
+class QuitSession(BaseException):
+    """Raised from the op hook to unwind the script on ``quit`` (as BdbQuit)."""
+
+
+class _Hook:
+    """The object registered with core.hooks (bound to one session)."""
+
+    wants_tape_entries = True       # tapes list their nodes (tape view)
+
+    def __init__(self, session, full=True):
+        if full:
+            self.before_op = session._before_op
+        self.after_op = session._after_op
+
+    def __repr__(self):
+        return f"<workbench session hook {'before+after' if hasattr(self, 'before_op') else 'after'}>"
+
+
+class _Pause:
+    """State of the current pause (worker thread only)."""
+
+    def __init__(self, ev, raw, reason, after, frames, pm=False):
+        self.ev = ev
+        self.raw = raw
+        self.reason = reason
+        self.after = after
+        self.frames = frames            # real frame objects, outermost first
+        self.frame_index = len(frames) - 1
+        self.pm = pm
+        self.callee = None
+
+
+class Session:
+    """Runs a script on a worker thread and pauses it inside the op hook."""
+
+    def __init__(self, script, argv=(), *, break_at_first_op=True,
+                 history=None, capture_output=True):
+        self.script = os.path.abspath(script)
+        self.argv = tuple(str(a) for a in argv)
+        self.break_at_first_op = break_at_first_op
+        if history is None:
+            history = History()
+        elif isinstance(history, int):
+            history = History(capacity=history)
+        self.history = history
+        self.capture_output = capture_output
+        self.ops_run = 0
+        self.exit_code = None
+        self.breakpoints = _bp.Breakpoints()
+        self.displays: list = []
+        self._subs = []
+        self._q = queue.SimpleQueue()
+        self._thread = None
+        self._tid = None
+        self._code = None
+        self._mode = STEP if break_at_first_op else CONTINUE
+        self._mode_arg = None
+        self._start_reason = "start"
+        self._pending = False
+        self._quitting = False
+        self._interrupt = False
+        self._check_before = True
+        self._pause: _Pause | None = None
+        self._cur = (None, None)
+        self._op_lines = set()
+        self._timing = {}
+        self._last_post = 0
+        self._finished = threading.Event()
+        self._capture = None
+        self._cv = threading.Condition()
+        self._prompt = False
+        self._tapes_seen = []
+        self._locs = {}
+        self._handle = None
+        self._full = None
+        self._hook_full = _Hook(self, True)
+        self._hook_after = _Hook(self, False)
+        self._tapes_seen_last = ()
+
+    # ------------------------------------------------------ public API --
+    def subscribe(self, callback):
+        """Call ``callback(event)`` for every event (on the worker thread)."""
+        self._subs.append(callback)
+
+    def start(self):
+        """Start the worker thread running the script as ``__main__``."""
+        if self._thread is not None:
+            raise RuntimeError("session already started")
+        if not os.path.isfile(self.script):
+            raise FileNotFoundError(f"no such script: {self.script}")
+        with open(self.script, "rb") as f:
+            source = f.read()
+        self._code = compile(source, self.script, "exec")
+        self._thread = threading.Thread(target=self._run, daemon=True,
+                                        name="workbench-session")
+        self._thread.start()
+
+    def send(self, command_line: str):
+        """Enqueue a pdb-style command (thread-safe, never blocks)."""
+        line = command_line.strip()
+        word = line.split(None, 1)[0].lower() if line else ""
+        if word in ("pause", "interrupt"):
+            self._interrupt = True
+        elif word in ("q", "quit", "exit"):
+            self._quitting = True
+        with self._cv:
+            self._q.put(line)
+            self._prompt = False
+        self._pending = True
+        self._check_before = True
+
+    def wait_for_prompt(self, timeout=None) -> bool:
+        """True once paused with no queued command; False if finished/timeout."""
+        with self._cv:
+            self._cv.wait_for(lambda: self._prompt or self._finished.is_set(),
+                              timeout)
+            return self._prompt and not self._finished.is_set()
+
+    def stop(self):
+        """Ask the script to quit (``quit``); it unwinds at the next op."""
+        self.send("quit")
+
+    def join(self, timeout=None) -> bool:
+        """Wait for the worker to end; True when it has."""
+        return self._finished.wait(timeout)
+
+    def kill(self, timeout=2.0) -> bool:
+        """Quit, and if the script runs no ops, raise QuitSession in it."""
+        self.stop()
+        if self._finished.wait(timeout):
+            return True
+        if self._thread is not None and self._thread.is_alive():
+            import ctypes
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(self._thread.ident), ctypes.py_object(QuitSession))
+        return self._finished.wait(timeout)
+
+    @property
+    def paused(self) -> bool:
+        return self._pause is not None
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def tensor_values(self, op_index, slot, slice_text=""):
+        """Values of a kept tensor (numpy array) or an error string.
+
+        ``slot`` is ``out`` / ``outN`` / ``inN``; ``slice_text`` such as
+        ``"0:8, 0:16"``.  Runs on the worker thread while paused.
+        """
+        return self._on_worker(lambda: self._values(op_index, slot, slice_text))
+
+    # ------------------------------------------------------ the worker --
+    def _post(self, event):
+        for cb in self._subs:
+            try:
+                cb(event)
+            except Exception:       # a broken front end must not kill the run
+                traceback.print_exc(file=sys.__stderr__)
+
+    def _run(self):
+        self._tid = _get_ident()
+        mod = types.ModuleType("__main__")
+        mod.__file__ = self.script
+        mod.__builtins__ = __builtins__
+        saved = (sys.modules.get("__main__"), sys.argv, list(sys.path))
+        sys.modules["__main__"] = mod
+        sys.argv = [self.script, *self.argv]
+        sys.path.insert(0, os.path.dirname(self.script))
+        if self.capture_output:
+            self._capture = OutputCapture(self._tid, self._post)
+            self._capture.install()
+        self._install(self._check_before or True)
+        code = 0
+        try:
+            exec(self._code, mod.__dict__)
+        except QuitSession:
+            code = 0
+        except SystemExit as e:
+            code = _exit_code(e)
+        except BaseException as e:       # post-mortem
+            code = 1
+            self._uninstall()
+            try:
+                self._post_mortem(e)
+            except QuitSession:
+                pass
+        finally:
+            self._uninstall()
+            if self._capture is not None:
+                self._capture.flush()
+                self._capture.uninstall()
+            main, argv, path = saved
+            if main is not None:
+                sys.modules["__main__"] = main
+            sys.argv = argv
+            sys.path[:] = path
+            self.exit_code = code
+            self._pause = None
+            try:
+                self._post(Finished(code, self.ops_run))
+            finally:
+                with self._cv:
+                    self._prompt = False
+                    self._finished.set()
+                    self._cv.notify_all()
+
+    # ------------------------------------------------------ op hook --
+    # Two hook objects: while running free with no stop to check before
+    # kernels, only ``after_op`` is registered (one cheap call per op that
+    # records it); stepping, pending commands or before-kernel breakpoints
+    # add ``before_op``.  Only the worker thread swaps them.
+
+    def _install(self, full):
+        if self._handle is not None:
+            if self._full == full:
+                return
+            self._handle.remove()
+        from core import hooks
+        self._full = full
+        self._handle = hooks.register(self._hook_full if full else self._hook_after)
+
+    def _uninstall(self):
+        if self._handle is not None:
+            self._handle.remove()
+            self._handle = None
+
+    def _before_op(self, ev):
+        if _get_ident() != self._tid or self._pause is not None:
+            return
+        if self._check_before:
+            self._before_slow(ev)
+        else:
+            self._install(False)
+
+    def _after_op(self, ev):
+        if _get_ident() != self._tid or self._pause is not None:
+            return
+        self.ops_run += 1
+        kernel = ev.kernel_end_ns - ev.kernel_start_ns
+        if self._cur[0] is ev:              # paused before: not the op's time
+            self._cur = (None, None)
+            ns = kernel
+        else:
+            ns = ev.end_ns - ev.start_ns
+        loc = ev.location
+        if loc is not None:
+            loc = self._locs.get(loc) or self._locs.setdefault(loc, loc)
+        try:
+            ins = tuple([x._data for x in ev.inputs])
+        except AttributeError:
+            ins = tuple(map(operand_value, ev.inputs))
+        out = ev.outputs[0]._data
+        entry = make_entry(ev, loc, ins, (out,), out.nbytes + 112, ns, kernel)
+        self.history.append(entry)
+        t = self._timing.get(ev.name)
+        if t is None:
+            self._timing[ev.name] = [1, ns]
+        else:
+            t[0] += 1
+            t[1] += ns
+        if loc is not None:
+            self._op_lines.add(loc)
+        if _D.tapes is not self._tapes_seen_last:
+            self._note_tapes()
+        if self.breakpoints.after:
+            self._after_slow(ev, entry, out)
+        if self._check_before:
+            self._install(True)
+        else:
+            now = _perf_ns()
+            if now - self._last_post > RUNNING_INTERVAL_NS:
+                self._post_running(entry, now)
+
+    def _note_tapes(self):
+        tapes = self._tapes_seen_last = _D.tapes
+        known = [r for r in self._tapes_seen if r() is not None]
+        for tp in tapes:
+            if not any(r() is tp for r in known):
+                try:
+                    known.append(weakref.ref(tp))
+                except TypeError:
+                    pass
+        self._tapes_seen = known[-8:]
+
+    def _live_tapes(self):
+        return [t for t in (r() for r in self._tapes_seen) if t is not None]
+
+    def _recheck(self):
+        self._check_before = bool(
+            self._mode != CONTINUE or self._pending or self._quitting
+            or self._interrupt or self.breakpoints.any_before)
+
+    def _before_slow(self, ev):
+        if self._quitting:
+            raise QuitSession()
+        reason = "interrupted" if self._interrupt else self._mode_stop(ev)
+        if reason is None and self.breakpoints.any_before:
+            reason = self._before_breakpoint(ev)
+        if reason is None and self._pending:
+            self._drain_running()       # may raise QuitSession
+            if self._interrupt:
+                reason = "interrupted"
+        if reason is not None:
+            self._interrupt = False
+            loc = ev.location
+            if loc is not None:
+                loc = self._locs.get(loc) or self._locs.setdefault(loc, loc)
+            ins = tuple(map(operand_value, ev.inputs))
+            entry = make_entry(ev, loc, ins, (), 0, 0, 0)
+            self._cur = (ev, entry)
+            self._pause_at(ev, entry, reason, after=False)
+
+    def _mode_stop(self, ev):
+        mode = self._mode
+        if mode == CONTINUE:
+            return None
+        if mode == STEP:
+            reason = self._start_reason or "step"
+            self._start_reason = None
+            return reason
+        if mode == UNTIL:
+            return f"until {self._mode_arg}" if ev.index >= self._mode_arg else None
+        frame, line, lasti, callee = self._mode_arg
+        found, child = _find_in_stack(frame)
+        if mode == NEXT:
+            if not found:
+                return "next"               # the frame returned
+            if frame.f_lineno != line or frame.f_lasti < lasti:
+                return "next"               # a new line, or a loop went back
+            if frame.f_lasti == lasti and child is not callee:
+                return "next"               # the same call, made again
+            return None
+        if mode == FINISH:
+            return None if found else \
+                f"finish (returned from {frame.f_code.co_name})"
+        return None
+
+    def _before_breakpoint(self, ev):
+        bps = self.breakpoints
+        cands = bps.before_ops.get(ev.name, ())
+        loc = ev.location
+        if loc is not None:
+            cands = list(cands) + list(bps.before_lines.get(loc[1], ()))
+        for bp in cands:
+            if not bp.matches_site(ev.name, loc):
+                continue
+            if bp.kind == "line":
+                # one stop per execution of the line, not one per op on it
+                f = _op_user_frame()
+                _, child = _find_in_stack(f)
+                last = bp.last_site
+                bp.last_site = (f, f.f_lasti, child)
+                if last is not None and last[0] is f and (
+                        f.f_lasti > last[1] or
+                        (f.f_lasti == last[1] and child is last[2])):
+                    continue
+            r = self._hit(bp)
+            if r:
+                return r
+        return None
+
+    def _hit(self, bp, extra=""):
+        bp.hits += 1
+        if bp.ignore > 0:
+            bp.ignore -= 1
+            return None
+        if bp.temporary:
+            self.breakpoints.remove(bp.number)
+            self._recheck()
+            return f"temporary breakpoint {bp.number}{extra}"
+        return f"breakpoint {bp.number}{extra}"
+
+    def _after_slow(self, ev, raw, out):
+        kind = None
+        reason = None
+        for bp in list(self.breakpoints.after):
+            if not bp.matches_site(ev.name, ev.location):
+                continue
+            if bp.kind == "nan":
+                if kind is None:
+                    from workbench.summary import nonfinite_kind
+                    kind = nonfinite_kind(out) or ""
+                if kind not in bp.nan:
+                    continue
+                fresh = _inputs_finite(ev.inputs)
+                if bp.nonfinite_seen and not fresh:
+                    continue        # NaN flowing through, not produced here
+                bp.nonfinite_seen = True
+                src = "finite inputs" if fresh else "non-finite inputs"
+                reason = self._hit(bp, f": {kind} in output of #{ev.index} "
+                                       f"{ev.name} (from {src})")
+            else:
+                stop, err = _bp.eval_condition(bp, ev)
+                if not stop:
+                    continue
+                reason = self._hit(bp, f" (condition error: {err})" if err else "")
+            if reason:
+                break
+        if reason:
+            self._pause_at(ev, raw, reason, after=True)
+
+    # ------------------------------------------------------ pausing --
+    def _post_running(self, raw, now):
+        self._last_post = now
+        if self._capture is not None:
+            self._capture.flush()
+        self._post(Running(self.ops_run, raw_to_record(raw),
+                           timing_rows(self._timing)))
+
+    def _pause_at(self, ev, raw, reason, after):
+        frames = _user_frames(_op_user_frame(), self._code)
+        self._pause = _Pause(ev, raw, reason, after, frames)
+        if frames:
+            self._pause.callee = _find_in_stack(frames[-1])[1]
+        self._mode = CONTINUE
+        self._recheck()
+        if self._capture is not None:
+            self._capture.flush()
+        self._post(self._paused_event())
+        self._command_loop()
+
+    def _paused_event(self):
+        p = self._pause
+        frames = build_frames(p.frames)
+        sel = p.frames[p.frame_index] if p.frames else None
+        return Paused(
+            op=raw_to_record(p.raw), reason=p.reason, frames=frames,
+            frame_index=p.frame_index,
+            source_file=sel.f_code.co_filename if sel else None,
+            source_line=sel.f_lineno if sel else None,
+            op_lines=frozenset((f, ln) for f, ln, _ in self._op_lines),
+            tape=tape_view(_D, gradients_of(p.frames, self._live_tapes()),
+                           self._tapes_seen),
+            timings=timing_rows(self._timing),
+            watches=self._eval_displays(), ops_run=self.ops_run,
+            after=p.after)
+
+    def _command_loop(self):
+        """Serve commands until one resumes the script (worker thread)."""
+        try:
+            while True:
+                with self._cv:
+                    if self._q.empty():
+                        self._prompt = True
+                        self._cv.notify_all()
+                try:
+                    item = self._q.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if callable(item):
+                    item()
+                    continue
+                self._pending = not self._q.empty()
+                if self._command(item):
+                    return
+        finally:
+            with self._cv:
+                self._prompt = False
+            self._pause = None
+            self._pending = not self._q.empty()
+            self._recheck()
+
+    def _drain_running(self):
+        """Handle commands sent while running free."""
+        while True:
+            try:
+                item = self._q.get_nowait()
+            except queue.Empty:
+                break
+            if callable(item):
+                item()
+                continue
+            word = item.split(None, 1)[0].lower() if item else ""
+            if word in ("s", "step", "pause", "interrupt", "n", "next"):
+                self._interrupt = True
+            elif word in _RESUME and _RESUME[word] == "quit":
+                raise QuitSession()
+            elif word in _RESUME:
+                pass                # continue/finish/until while running
+            else:
+                self._command(item)
+        self._pending = False
+        self._recheck()
+
+    def _on_worker(self, fn, timeout=10.0):
+        if _get_ident() == self._tid or self._pause is None:
+            return fn()
+        box = []
+        done = threading.Event()
+
+        def call():
+            try:
+                box.append(fn())
+            except Exception as e:
+                box.append(f"{type(e).__name__}: {e}")
+            done.set()
+
+        self._q.put(call)
+        if not done.wait(timeout):
+            return "timed out waiting for the paused script"
+        return box[0]
+
+    # ------------------------------------------------------ commands --
+    def _result(self, cmd, text, ok=True):
+        self._post(CommandResult(cmd, text, ok))
+
+    def _command(self, line) -> bool:
+        """Run one command while paused; True when the script resumes."""
+        from workbench.session_commands import run_command
+        return run_command(self, line)
+
+    def _resume(self, mode, arg=None):
+        p = self._pause
+        self._mode = mode
+        self._mode_arg = arg
+        if mode in (NEXT, FINISH) and p is not None:
+            f = p.frames[p.frame_index] if mode == FINISH else p.frames[-1]
+            self._mode_arg = (f, f.f_lineno, f.f_lasti, p.callee)
+        self._recheck()
+        self._last_post = _perf_ns()
+        self._post(Running(self.ops_run, None, ()))
+
+    def _eval_displays(self):
+        out = []
+        for expr in self.displays:
+            ok, text = self._eval_text(expr)
+            out.append((expr, text))
+        return tuple(out)
+
+    def _selected_frame(self):
+        p = self._pause
+        if p is None or not p.frames:
+            return None
+        return p.frames[p.frame_index]
+
+    def _eval(self, expr):
+        f = self._selected_frame()
+        if f is None:
+            raise RuntimeError("no frame to evaluate in")
+        return eval(expr, f.f_globals, f.f_locals)
+
+    def _eval_text(self, expr, pretty=False):
+        try:
+            v = self._eval(expr)
+        except Exception as e:
+            return False, f"*** {type(e).__name__}: {e}"
+        if pretty:
+            import pprint
+            return True, pprint.pformat(v)
+        return True, safe_repr(v, limit=2000, tensors_full=True)
+
+    def _values(self, op_index, slot, slice_text):
+        from workbench.session_commands import values_of
+        return values_of(self, op_index, slot, slice_text)
+
+    def _post_mortem(self, exc):
+        tb = exc.__traceback__
+        frames = []
+        while tb is not None:
+            f = tb.tb_frame
+            fn = f.f_code.co_filename
+            if fn != _SESSION_FILE and not fn.startswith(_D._CORE_DIR):
+                frames.append(f)
+            tb = tb.tb_next
+        te = traceback.TracebackException.from_exception(exc)
+        te.stack = traceback.StackSummary.from_list(
+            [fs for fs in te.stack if fs.filename != _SESSION_FILE])
+        text = "".join(te.format())
+        if self._capture is not None:
+            self._capture.flush()
+        self._pause = _Pause(None, None, "exception", False, frames, pm=True)
+        self._mode = CONTINUE
+        self._pm_head = (type(exc).__name__, str(exc), text)
+        self._post(PostMortem(*self._pm_head, build_frames(frames),
+                              self._pause.frame_index))
+        self._command_loop()
+
+
+def _op_user_frame():
+    """The user's frame that issued the op being hooked (skip our frames,
+    then the engine's)."""
+    f = sys._getframe(1)
+    core_dir = _D._CORE_DIR
+    while f is not None and not f.f_code.co_filename.startswith(core_dir):
+        f = f.f_back
+    while f is not None and f.f_code.co_filename.startswith(core_dir):
+        f = f.f_back
+    return f
+
+
+def _find_in_stack(target):
+    """(found, child): whether ``target`` is on the current call stack,
+    and the frame it called (held by the caller to tell two calls apart)."""
+    f = sys._getframe(2)
+    prev = None
+    while f is not None:
+        if f is target:
+            return True, prev
+        prev = f
+        f = f.f_back
+    return False, None
+
+
+def _descends(f, ancestor) -> bool:
+    """True when ``ancestor`` is on ``f``'s call chain (f itself excluded)."""
+    f = f.f_back if f is not None else None
+    while f is not None:
+        if f is ancestor:
+            return True
+        f = f.f_back
+    return False
+
+
+def _user_frames(f, top_code):
+    """User frames from the script's module frame down to ``f``."""
+    frames = []
+    while f is not None:
+        fn = f.f_code.co_filename
+        if fn == _SESSION_FILE:
+            break
+        if not fn.startswith(_D._CORE_DIR):
+            frames.append(f)
+        if f.f_code is top_code:
+            break
+        f = f.f_back
+    frames.reverse()
+    return frames
+
+
+def _inputs_finite(inputs) -> bool:
+    from workbench.summary import nonfinite_kind
+    for x in inputs:
+        d = getattr(x, "_data", None)
+        if d is not None and nonfinite_kind(d):
+            return False
+    return True
+
+
+def _exit_code(e: SystemExit) -> int:
+    c = e.code
+    if c is None:
+        return 0
+    if isinstance(c, int):
+        return c
+    print(c, file=sys.stderr)
+    return 1
+
+
+__all__ = ["Session", "QuitSession", "nbytes_of", "format_where"]

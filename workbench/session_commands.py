@@ -1,0 +1,310 @@
+"""The command interpreter of a paused :class:`workbench.session.Session`.
+
+``run_command(session, line)`` runs one pdb-style command on the worker
+thread while the script is paused and returns True when the script should
+resume.  Results go to subscribers as :class:`CommandResult` events (and a
+fresh :class:`Paused` after ``up``/``down``).  The vocabulary is listed in
+the docstring of :mod:`workbench.session`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from workbench import breakpoints as _bp
+from workbench.history import RawOp
+from workbench.records import PostMortem
+from workbench.session_support import build_frames, format_where
+from workbench.summary import to_host
+
+HELP = """\
+step s | next n | continue c | finish r | until N | quit q
+break b [OPNAME | FILE:LINE | LINE | nan | inf | nonfinite] [if COND]
+tbreak ... | clear [N ...] | disable N ... | enable N ... | ignore N COUNT
+condition N [COND] | display [EXPR] | undisplay [N|EXPR]
+print p EXPR | pp EXPR | up u [N] | down d [N] | where w
+inspect OP SLOT [SLICE] | save OP SLOT PATH   (SLOT: out, outN, inN)
+conditions see: out inputs a b c d x name index phase scope file line,
+absmax amax amin mean std norm numel anynan anyinf nonfinite np"""
+
+_ALIASES = {
+    "s": "step", "n": "next", "c": "continue", "cont": "continue",
+    "r": "finish", "return": "finish", "unt": "until", "q": "quit",
+    "exit": "quit", "b": "break", "tb": "tbreak", "cl": "clear",
+    "p": "print", "u": "up", "d": "down", "w": "where", "bt": "where",
+    "h": "help", "?": "help", "interrupt": "pause", "disp": "display",
+}
+
+
+def run_command(s, line) -> bool:
+    """Run ``line`` for session ``s``; True when the script resumes."""
+    from workbench.session import CONTINUE, FINISH, NEXT, STEP, UNTIL, QuitSession
+
+    line = line.strip()
+    if not line:
+        return False
+    word, _, arg = line.partition(" ")
+    word = word.lower()
+    arg = arg.strip()
+    cmd = _ALIASES.get(word, word)
+    if cmd == "where" and len(arg.split()) == 3:
+        cmd = "save"
+    p = s._pause
+    pm = p is not None and p.pm
+    res = s._result
+    try:
+        if cmd == "quit":
+            s._quitting = True
+            raise QuitSession()
+        if cmd in ("step", "next", "continue", "finish", "until"):
+            if pm:
+                res(line, "leaving post-mortem; the script ends")
+                return True
+            if cmd == "until":
+                try:
+                    n = int(arg.lstrip("#"))
+                except ValueError:
+                    res(line, "usage: until OP_INDEX", ok=False)
+                    return False
+                s._resume(UNTIL, n)
+                return True
+            if cmd == "finish" and p is not None and p.frames and \
+                    p.frames[p.frame_index].f_code is s._code:
+                s._resume(CONTINUE)
+                return True
+            mode = {"step": STEP, "next": NEXT, "continue": CONTINUE,
+                    "finish": FINISH}[cmd]
+            if mode == NEXT and (p is None or not p.frames):
+                mode = STEP
+            s._resume(mode)
+            return True
+        if cmd in ("break", "tbreak"):
+            _break(s, line, arg, temporary=cmd == "tbreak")
+        elif cmd == "clear":
+            if not arg:
+                s.breakpoints.table.clear()
+                s.breakpoints.reindex()
+                res(line, "deleted all breakpoints")
+            else:
+                nums = s.breakpoints.parse_numbers(arg)
+                for n in nums:
+                    s.breakpoints.remove(n)
+                res(line, f"deleted breakpoint {' '.join(map(str, nums))}")
+            s._recheck()
+        elif cmd in ("disable", "enable"):
+            nums = s.breakpoints.parse_numbers(arg) if arg \
+                else list(s.breakpoints.table)
+            for n in nums:
+                s.breakpoints.table[n].enabled = cmd == "enable"
+            s.breakpoints.reindex()
+            s._recheck()
+            res(line, f"{cmd}d breakpoint {' '.join(map(str, nums))}")
+        elif cmd == "ignore":
+            parts = arg.split()
+            nums = s.breakpoints.parse_numbers(parts[0]) if parts else []
+            if len(parts) != 2 or not parts[1].isdigit():
+                res(line, "usage: ignore N COUNT", ok=False)
+            else:
+                bp = s.breakpoints.table[nums[0]]
+                bp.ignore = int(parts[1])
+                res(line, f"will ignore next {bp.ignore} crossings of "
+                          f"breakpoint {bp.number}")
+        elif cmd == "condition":
+            num, _, cond = arg.partition(" ")
+            bp = s.breakpoints.table[s.breakpoints.parse_numbers(num)[0]]
+            cond = cond.strip() or None
+            new = _bp.Breakpoint(bp.number, bp.kind if bp.kind != "cond" or cond
+                                 else "cond", op=bp.op, file=bp.file,
+                                 line=bp.line, nan=bp.nan, cond=cond,
+                                 temporary=bp.temporary)
+            s.breakpoints.add(new)
+            s._recheck()
+            res(line, new.describe())
+        elif cmd == "display":
+            if not arg:
+                res(line, "\n".join(f"{i + 1}: {e} = {v}" for i, (e, v)
+                                    in enumerate(s._eval_displays()))
+                    or "no display expressions")
+            else:
+                if arg not in s.displays:
+                    s.displays.append(arg)
+                ok, text = s._eval_text(arg)
+                res(line, f"display {arg}: {text}", ok)
+        elif cmd == "undisplay":
+            if not arg:
+                s.displays.clear()
+            elif arg.isdigit() and 0 < int(arg) <= len(s.displays):
+                del s.displays[int(arg) - 1]
+            elif arg in s.displays:
+                s.displays.remove(arg)
+            else:
+                res(line, f"no display {arg!r}", ok=False)
+                return False
+            res(line, "ok")
+        elif cmd in ("print", "pp"):
+            if not arg:
+                res(line, f"usage: {cmd} EXPR", ok=False)
+            else:
+                ok, text = s._eval_text(arg, pretty=cmd == "pp")
+                res(line, text, ok)
+        elif cmd in ("up", "down"):
+            _move(s, line, cmd, arg)
+        elif cmd == "where":
+            if p is None:
+                res(line, "not paused", ok=False)
+            else:
+                res(line, format_where(build_frames(p.frames), p.frame_index))
+        elif cmd == "inspect":
+            parts = arg.split(None, 2)
+            if len(parts) < 2:
+                res(line, "usage: inspect OP_INDEX SLOT [SLICE]", ok=False)
+            else:
+                v = values_of(s, parts[0], parts[1],
+                              parts[2] if len(parts) > 2 else "")
+                if isinstance(v, str):
+                    res(line, v, ok=False)
+                else:
+                    res(line, f"{v.shape} {v.dtype}\n" + np.array2string(
+                        v, threshold=1000, edgeitems=4, precision=4))
+        elif cmd == "save":
+            parts = arg.split(None, 2)
+            if len(parts) != 3:
+                res(line, "usage: save OP_INDEX SLOT PATH", ok=False)
+            else:
+                v = values_of(s, parts[0], parts[1], "")
+                if isinstance(v, str):
+                    res(line, v, ok=False)
+                else:
+                    path = save_npy(parts[2], v)
+                    res(line, f"saved {v.shape} {v.dtype} to {path}")
+        elif cmd == "pause":
+            res(line, "already paused")
+        elif cmd == "help":
+            res(line, HELP)
+        else:
+            res(line, f"unknown command {word!r}; try 'help'", ok=False)
+    except _bp.BreakError as e:
+        res(line, str(e), ok=False)
+    return False
+
+
+def _break(s, line, arg, temporary):
+    bps = s.breakpoints
+    if not arg:
+        s._result(line, bps.listing())
+        return
+    from core import registry
+    current = None
+    f = s._selected_frame()
+    if f is not None:
+        current = f.f_code.co_filename
+    bp = _bp.parse_break(arg, bps.new_number(), temporary=temporary,
+                         current_file=current, known_ops=registry())
+    bps.add(bp)
+    s._recheck()
+    s._result(line, f"{'temporary ' if temporary else ''}breakpoint "
+                    f"{bp.describe()}")
+
+
+def _move(s, line, cmd, arg):
+    p = s._pause
+    if p is None or not p.frames:
+        s._result(line, "no frames", ok=False)
+        return
+    n = int(arg) if arg.isdigit() else 1
+    old = p.frame_index
+    if cmd == "up":
+        p.frame_index = max(0, old - n)
+    else:
+        p.frame_index = min(len(p.frames) - 1, old + n)
+    if p.frame_index == old:
+        s._result(line, f"*** {'oldest' if cmd == 'up' else 'newest'} frame",
+                  ok=False)
+        return
+    f = p.frames[p.frame_index]
+    s._result(line, f"> {os.path.basename(f.f_code.co_filename)}:"
+                    f"{f.f_lineno} in {f.f_code.co_name}")
+    if p.pm:
+        s._post(PostMortem(*s._pm_head, build_frames(p.frames), p.frame_index))
+    else:
+        s._post(s._paused_event())
+
+
+# ------------------------------------------------------------- values --
+
+
+def _slot(raw, slot):
+    slot = str(slot).strip().lower()
+    ins, outs = raw.vals
+    if slot in ("out", "output"):
+        slot = "out0"
+    if slot.startswith("out") and slot[3:].isdigit():
+        i = int(slot[3:])
+        if not outs:
+            return f"the output of #{raw.index} is not computed yet " \
+                   "(paused before its kernel)"
+        return outs[i] if i < len(outs) else f"#{raw.index} has {len(outs)} output(s)"
+    if slot.startswith("in") and slot[2:].isdigit():
+        i = int(slot[2:])
+        if i >= len(ins):
+            return f"#{raw.index} {raw.name} has {len(ins)} input(s)"
+        x = ins[i]
+        if hasattr(x, "shape") and hasattr(x, "dtype"):
+            return x
+        if isinstance(x, tuple):
+            return f"a list of {len(x)} operands"
+        from workbench.summary import scalar_repr
+        return scalar_repr(x)
+    return f"unknown slot {slot!r}; use out, outN or inN"
+
+
+def values_of(s, op_index, slot, slice_text):
+    """A numpy copy of a kept tensor's values (sliced), or an error string."""
+    try:
+        op_index = int(str(op_index).lstrip("#"))
+    except ValueError:
+        return f"not an op index: {op_index!r}"
+    raw = None
+    p = s._pause
+    if p is not None and p.raw is not None and p.raw[0] == op_index:
+        raw = RawOp(p.raw)
+    if raw is None:
+        pos = s.history.find(op_index)
+        if pos is None:
+            return f"op #{op_index} is not in the history"
+        raw = s.history.raw(pos)
+    if raw.vals is None:
+        return (f"values of op #{op_index} were not kept "
+                "(older than the history memory budget)")
+    arr = _slot(raw, slot)
+    if isinstance(arr, str):
+        if arr.startswith(("the output", "#", "unknown")):
+            return arr
+        return f"{slot} of #{op_index} is not a tensor: {arr}"
+    try:
+        idx = _bp.parse_slice(slice_text)
+        view = arr[idx] if idx != () else arr
+    except (ValueError, IndexError, TypeError) as e:
+        return f"bad slice {slice_text!r} for shape {tuple(arr.shape)}: {e}"
+    return np.array(to_host(view, raw.device), copy=True)
+
+
+def save_npy(path, arr) -> str:
+    """Write ``arr`` to ``path`` (.npy) atomically; returns the path."""
+    path = os.path.abspath(os.path.expanduser(path))
+    if not path.endswith(".npy"):
+        path += ".npy"
+    d = os.path.dirname(path)
+    tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.save(f, arr, allow_pickle=False)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    return path
