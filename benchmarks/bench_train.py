@@ -1,6 +1,7 @@
 """Training-step speed: ours vs hand-written numpy vs PyTorch CPU, in one process.
 
     python benchmarks/bench_train.py [--repeats 7] [--steps 50] [--no-samples]
+                                     [--threads N] [--clock wall|cpu]
 
 An MLP 784-256-256-10 (ReLU), batch 128, float32, softmax cross-entropy,
 plain SGD (lr 0.01), one forward + backward + update per step, run as:
@@ -18,6 +19,9 @@ times ``--steps`` steps of every implementation in turn (interleaved, so
 machine noise hits all alike); the table gives the median steps/s and the
 ratios ours/torch and ours/numpy.  Then the step time of each sample model
 (``sample_models/*.py``, median per step).
+
+On a machine shared with other work, ``--threads 1 --clock cpu`` gives
+stable numbers: one BLAS thread each, timed by this process's CPU time.
 """
 
 from __future__ import annotations
@@ -66,26 +70,46 @@ def make_problem(seed=0):
     return weights, xs, ys
 
 
-def numpy_threads():
-    """OpenBLAS's thread count for numpy (falls back to the CPU count)."""
+def _openblas():
+    """numpy's OpenBLAS library (ctypes) and its symbol suffix, or None."""
     try:
         with open("/proc/self/maps") as f:
             paths = {line.split()[-1] for line in f if "openblas" in line.lower()}
-        for path in paths:
-            lib = ctypes.CDLL(path)
-            for sym in ("scipy_openblas_get_num_threads64_",
-                        "scipy_openblas_get_num_threads",
-                        "openblas_get_num_threads64_",
-                        "openblas_get_num_threads"):
-                fn = getattr(lib, sym, None)
-                if fn is not None:
-                    return int(fn())
     except OSError:
-        pass
+        return None
+    for path in sorted(paths):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        for prefix, suffix in (("scipy_openblas_", "64_"), ("scipy_openblas_", ""),
+                               ("openblas_", "64_"), ("openblas_", "")):
+            if hasattr(lib, f"{prefix}get_num_threads{suffix}"):
+                return lib, prefix, suffix
+    return None
+
+
+def numpy_threads():
+    """OpenBLAS's thread count for numpy (falls back to the environment or
+    the CPU count)."""
+    found = _openblas()
+    if found is not None:
+        lib, prefix, suffix = found
+        return int(getattr(lib, f"{prefix}get_num_threads{suffix}")())
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS"):
         if os.environ.get(var, "").isdigit():
             return int(os.environ[var])
     return os.cpu_count() or 1
+
+
+def set_numpy_threads(n):
+    """Set numpy's OpenBLAS thread count; False when it cannot be found."""
+    found = _openblas()
+    if found is None:
+        return False
+    lib, prefix, suffix = found
+    getattr(lib, f"{prefix}set_num_threads{suffix}")(ctypes.c_int(int(n)))
+    return numpy_threads() == int(n)
 
 
 # --------------------------------------------------------- implementations --
@@ -283,6 +307,9 @@ def main(argv=None):
     p.add_argument("--sample-steps", type=int, default=10)
     p.add_argument("--no-samples", action="store_true",
                    help="skip the sample models' step times")
+    p.add_argument("--threads", type=int, default=None,
+                   help="BLAS threads for numpy (and torch); default: "
+                        "numpy's current setting")
     p.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                    help="wall time (default) or this process's CPU time; "
                         "on a shared machine with one BLAS thread "
@@ -292,6 +319,9 @@ def main(argv=None):
                    nargs="*", help="run only these implementations")
     args = p.parse_args(argv)
 
+    if args.threads is not None and not set_numpy_threads(args.threads):
+        print(f"warning: could not set numpy's BLAS threads to {args.threads}; "
+              "set OPENBLAS_NUM_THREADS instead", file=sys.stderr)
     threads = numpy_threads()
     weights, xs, ys = make_problem()
     impls = []
@@ -326,6 +356,8 @@ def main(argv=None):
         print(f"{impl.name:40s} {r:9.1f} {1e3 / r:8.3f} {vs_t:>7s} "
               f"{vs_n:>7s} {impl.loss():10.4f}")
     print("targets: ours >= 1.15x torch steps/s and >= 0.92x numpy")
+    if args.clock == "cpu" and threads > 1:
+        print("note: the cpu clock adds up the CPU time of every BLAS thread")
 
     if not args.no_samples:
         print()

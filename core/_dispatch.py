@@ -239,6 +239,12 @@ def record(op, args, attrs, out_t, index):
     return node
 
 
+def _scalar_array(v, dev):
+    """A Python number from an op on Python numbers, as a 0-d array
+    (floats as float32, the engine's default)."""
+    return dev.xp.asarray(v, dtype="float32" if isinstance(v, float) else None)
+
+
 def _is_float(data):
     return data.dtype.kind in "fc"
 
@@ -345,6 +351,8 @@ def apply(op, args, attrs=None):
             op.kernels[dev.slot](*datas)
     except Exception as e:
         raise kernel_error(op, args, e) from None
+    if type(out) in _PY_SCALARS:        # only Python numbers went in
+        out = _scalar_array(out, dev)
     if op.out_device is not None:
         dev = op.out_device(attrs)
     t = _make(out, dev)
@@ -486,6 +494,8 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     except Exception as e:
         raise kernel_error(op, args, e) from None
     ev.kernel_end_ns = _perf_ns()
+    if type(out) in _PY_SCALARS:
+        out = _scalar_array(out, dev)
     if timed:
         e1.record()
         ev._events = (e0, e1)

@@ -1,9 +1,9 @@
 """Input pipelines in the style of tf.data.
 
 ``Dataset.from_tensor_slices(x)`` slices tensors, numpy arrays, or tuples /
-dicts of them along the first axis (a list is one array, as in tf.data); ``shuffle``, ``batch``, ``map``,
-``repeat`` and ``take`` chain lazily; iterating yields the same structure
-with ``core`` tensors as leaves.
+dicts of them along the first axis (a list is one array, as in tf.data);
+``shuffle``, ``batch``, ``map``, ``repeat`` and ``take`` chain lazily;
+iterating yields the same structure with ``core`` tensors as leaves.
 
 Iteration is cheap: until an element has to exist on its own (``map``
 before ``batch``), the pipeline moves integer indices, and ``batch``

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import numpy as np
 
-import core
 from core.autodiff import no_grad
 from core.errors import ShapeError
 from core.tensor import Tensor, Variable, _make, as_dtype

@@ -166,8 +166,8 @@ class BracketLSTM(nn.Module):
             raise ValueError(f"tokens of shape {tuple(tokens.shape)} do not "
                              f"hold {batch} strings of up to {lengths[0]}")
         x = self.embed(tokens)                              # (B, T, E)
-        h = core.zeros((batch, self.hidden))
-        c = core.zeros((batch, self.hidden))
+        h = core.zeros((batch, self.hidden), device=x.device)
+        c = core.zeros((batch, self.hidden), device=x.device)
         running = batch
         for t in range(lengths[0]):
             while lengths[running - 1] <= t:                # some finished

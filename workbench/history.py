@@ -33,18 +33,23 @@ DEFAULT_BUDGET = 256 << 20      # bytes of array values kept for recent ops
 DEFAULT_MAX_KEPT = 50_000       # ops whose values are kept, at most
 ARRAY_OVERHEAD = 112            # bytes a numpy array object costs besides data
 
-# entry layout
+# Entry layout: a flat tuple (no nested containers holding arrays, so the
+# garbage collector untracks it at its first pass), the header fields
+# below, then the kept values: (out, *inputs) when KEPT_ALL, (*inputs)
+# when KEPT_INPUTS (paused before the kernel), nothing when dropped.
 (I_INDEX, I_PHASE, I_NAME, I_SCOPE, I_LOC, I_ATTRS, I_FWD, I_DEV, I_HOST,
- I_KERNEL, I_DEVNS, I_VALS, I_NBYTES, I_META) = range(14)
+ I_KERNEL, I_DEVNS, I_KEPT, I_NBYTES, I_META) = range(14)
+I_V = 14
+DROPPED, KEPT_ALL, KEPT_INPUTS = 0, 1, 2
 
 _devices: list = []             # device objects by id (entries hold the id)
 _device_ids: dict = {}
 
 
 def device_id(dev) -> int:
-    i = _device_ids.get(dev)
+    i = _device_ids.get(id(dev))          # devices live forever: ids are stable
     if i is None:
-        i = _device_ids[dev] = len(_devices)
+        i = _device_ids[id(dev)] = len(_devices)
         _devices.append(dev)
     return i
 
@@ -63,9 +68,21 @@ def operand_value(x):
 def make_entry(ev, location, ins, outs, nbytes, host_ns, kernel_ns):
     """The history entry of one op (``ins``/``outs``: kept values)."""
     attrs = ev.attrs
+    kept = KEPT_ALL if outs else KEPT_INPUTS
     return (ev.index, ev.phase, ev.name, ev.scope, location,
             attrs if attrs else None, ev.forward_index, device_id(ev.device),
-            host_ns, kernel_ns, ev.device_time_ns, (ins, outs), nbytes, None)
+            host_ns, kernel_ns, ev.device_time_ns, kept, nbytes,
+            None) + tuple(outs[:1]) + tuple(ins)
+
+
+def entry_vals(e):
+    """``(inputs, outputs)`` kept by entry ``e``, or None when dropped."""
+    kept = e[I_KEPT]
+    if kept == KEPT_ALL:
+        return e[I_V + 1:], e[I_V:I_V + 1]
+    if kept == KEPT_INPUTS:
+        return e[I_V:], ()
+    return None
 
 
 class RawOp:
@@ -87,7 +104,7 @@ class RawOp:
     host_ns = property(lambda self: self.entry[I_HOST])
     kernel_ns = property(lambda self: self.entry[I_KERNEL])
     device_ns = property(lambda self: self.entry[I_DEVNS])
-    vals = property(lambda self: self.entry[I_VALS])
+    vals = property(lambda self: entry_vals(self.entry))
     meta = property(lambda self: self.entry[I_META])
 
 
@@ -115,7 +132,7 @@ _cache_lock = threading.Lock()
 def raw_to_record(raw, summarize_values=True) -> OpRecord:
     """An :class:`OpRecord` for an entry (or RawOp); summaries are cached."""
     e = raw.entry if isinstance(raw, RawOp) else raw
-    vals = e[I_VALS]
+    vals = entry_vals(e)
     dev = _devices[e[I_DEV]]
     kept = vals is not None
     cached = _cache.get(e[I_INDEX])
@@ -219,7 +236,7 @@ class History:
         ring = self._ring
         ring.append(entry)
         self.total += 1
-        if entry[I_VALS] is not None:
+        if entry[I_KEPT]:
             self._kept_bytes += entry[I_NBYTES]
             if self._kept_bytes > self.budget or \
                     self.total - self._kept_abs > self.max_kept:
@@ -232,28 +249,25 @@ class History:
         cut = len(ring) - self.capacity
         base = self.total - len(ring)
         for i in range(max(0, self._kept_abs - base), cut):
-            if ring[i][I_VALS] is not None:
+            if ring[i][I_KEPT]:
                 self._kept_bytes -= ring[i][I_NBYTES]
         self._kept_abs = max(self._kept_abs, base + cut)
         with self._lock:
             self._ring = ring[cut:]
 
-    def _meta_of(self, x):
-        m = _meta(x)
-        try:
-            return self._intern.setdefault(m, m)
-        except TypeError:
-            return m
-
     def _dropped(self, e):
-        ins, outs = e[I_VALS]
-        meta = (tuple(map(self._meta_of, ins)), tuple(map(self._meta_of, outs)))
+        ins, outs = entry_vals(e)
+        try:
+            meta = (tuple([(x.shape, x.dtype) for x in ins]),
+                    tuple([(x.shape, x.dtype) for x in outs]))
+        except AttributeError:
+            meta = (tuple(map(_meta, ins)), tuple(map(_meta, outs)))
         try:
             meta = self._intern.setdefault(meta, meta)
         except TypeError:
             pass
         self._kept_bytes -= e[I_NBYTES]
-        return e[:I_VALS] + (None, 0, meta)
+        return e[:I_KEPT] + (DROPPED, 0, meta)
 
     def _evict(self):
         """Drop values from the oldest kept ops until 90% of the limits."""
@@ -267,7 +281,7 @@ class History:
         keep = int(self.max_kept * 0.9)
         while i < n - 1 and (self._kept_bytes > budget or n - i > keep):
             e = ring[i]
-            if e[I_VALS] is not None:
+            if e[I_KEPT]:
                 ring[i] = self._dropped(e)
             i += 1
         self._kept_abs = base + i

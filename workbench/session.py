@@ -67,8 +67,9 @@ import weakref
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
 from workbench.history import (
-    History, make_entry, operand_value, raw_to_record,
+    History, device_id, make_entry, operand_value, raw_to_record,
 )
+from workbench.history import _device_ids as _dev_ids
 from workbench.records import (
     CommandResult, Finished, Output, Paused, PostMortem, Running,
 )
@@ -341,12 +342,17 @@ class Session:
         loc = ev.location
         if loc is not None:
             loc = self._locs.get(loc) or self._locs.setdefault(loc, loc)
-        try:
-            ins = tuple([x._data for x in ev.inputs])
-        except AttributeError:
-            ins = tuple(map(operand_value, ev.inputs))
         out = ev.outputs[0]._data
-        entry = make_entry(ev, loc, ins, (out,), out.nbytes + 112, ns, kernel)
+        dev = ev.device
+        attrs = ev.attrs
+        head = (ev.index, ev.phase, ev.name, ev.scope, loc,
+                attrs if attrs else None, ev.forward_index,
+                _dev_ids.get(id(dev)) if id(dev) in _dev_ids else device_id(dev),
+                ns, kernel, ev.device_time_ns, 1, out.nbytes + 112, None, out)
+        try:                                # history.make_entry, inlined
+            entry = head + tuple([x._data for x in ev.inputs])
+        except AttributeError:
+            entry = head + tuple(map(operand_value, ev.inputs))
         self.history.append(entry)
         t = self._timing.get(ev.name)
         if t is None:

@@ -66,7 +66,8 @@ class MultiHeadAttention(Module):
         q = self._heads(self.q_proj(query))
         k = self._heads(self.k_proj(key))
         v = self._heads(self.v_proj(value))
-        scores = (q @ core.transpose(k, (0, 1, 3, 2))) * (1.0 / math.sqrt(self.head_dim))
+        scale = 1.0 / math.sqrt(self.head_dim)
+        scores = (q @ core.transpose(k, (0, 1, 3, 2))) * scale
         allowed = None
         if causal if causal is not None else self.causal:
             allowed = causal_mask(tq, tk)

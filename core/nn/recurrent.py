@@ -28,7 +28,9 @@ def _step_masks(x, lengths, mask):
     if lengths is not None and mask is not None:
         raise ValueError("give lengths= or mask=, not both")
     if lengths is not None:
-        lengths = lengths.numpy() if isinstance(lengths, Tensor) else np.asarray(lengths)
+        if isinstance(lengths, Tensor):
+            lengths = lengths.numpy()
+        lengths = np.asarray(lengths)
         if lengths.shape != (b,):
             raise ShapeError(f"lengths must have shape ({b},), got {lengths.shape}")
         if lengths.size and (lengths.min() < 0 or lengths.max() > t):

@@ -295,3 +295,19 @@ def test_checkpoint_arguments_are_checked():
     v = core.Variable(np.ones(2))
     ck = core.Checkpoint(step=v, nested={"a": [v]})
     assert ck.paths == ["step", "nested/a/0"]
+
+
+def test_round_trip_between_devices(tmp_path, sim_gpu):
+    with core.device("gpu"):
+        gen, _ = make_gan(0)
+        opt = optim.SGD(gen.trainable_variables, lr=0.1, momentum=0.9)
+        x = core.randn(3, 3)
+    train_step(gen, opt, x, core.zeros((3, 2), device="gpu"))
+    core.Checkpoint(g=gen, o=opt).save(tmp_path / "gpu.ckpt")
+    cpu_gen, _ = make_gan(4)                       # restore on the CPU
+    cpu_opt = optim.SGD(cpu_gen.trainable_variables, lr=0.1, momentum=0.9)
+    status = core.Checkpoint(g=cpu_gen, o=cpu_opt).restore(tmp_path / "gpu.ckpt")
+    assert status.missing == [] and status.unused == []
+    np.testing.assert_allclose(cpu_gen(x.numpy()).numpy(), gen(x).numpy(), rtol=1e-6)
+    slot = cpu_opt.slots(cpu_opt.variables[0])["momentum"]
+    assert slot.device == core.get_device("cpu")

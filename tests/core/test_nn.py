@@ -307,3 +307,23 @@ def test_layers_run_on_the_simulated_gpu(sim_gpu):
     assert y.device == sim_gpu and y.shape == (5, 2)
     core.sum(y).backward()
     assert m.layers[0].kernel.grad.device == sim_gpu
+
+
+def test_dropout_and_flatten_gradients():
+    x = core.tensor(np.random.default_rng(6).standard_normal((4, 2, 3)))
+    r = projection((4, 6))
+    flat = nn.Flatten()
+    check_grads(lambda: core.sum(flat(x) * r), [x])
+    drop = nn.Dropout(0.4)
+
+    def f():
+        core.random.seed(11)                  # the same mask every evaluation
+        return core.sum(drop(flat(x)) * r)
+
+    check_grads(f, [x])
+    core.random.seed(11)
+    mask = drop(core.ones((4, 6), dtype="float64")).numpy()
+    with core.GradientTape() as tape:
+        tape.watch(x)
+        y = f()
+    np.testing.assert_allclose(tape.gradient(y, x).numpy().reshape(4, 6), r * mask)

@@ -18,7 +18,9 @@ def mha_ref(m, q, k, v, allowed=None):
         b, t, _ = x.shape
         return x.reshape(b, t, m.num_heads, m.head_dim).transpose(0, 2, 1, 3)
 
-    Q, K, V = heads(proj(m.q_proj, q)), heads(proj(m.k_proj, k)), heads(proj(m.v_proj, v))
+    Q = heads(proj(m.q_proj, q))
+    K = heads(proj(m.k_proj, k))
+    V = heads(proj(m.v_proj, v))
     s = Q @ K.transpose(0, 1, 3, 2) / np.sqrt(m.head_dim)
     if allowed is not None:
         s = np.where(allowed, s, -np.inf)

@@ -27,7 +27,7 @@ from workbench.app.fmt import where_text
 from workbench.app.help_screen import HelpScreen
 from workbench.app.inspector import MODES, Inspector
 from workbench.app.messages import SessionEvent
-from workbench.app.op_history import ListSource, OpHistory, OpList
+from workbench.app.op_history import ListSource, OpHistory, OpList, WithCurrent
 from workbench.app.output_log import OutputLog
 from workbench.app.source_view import SourceView
 from workbench.app.status_bar import (StatusBar, finished_text, paused_text,
@@ -266,7 +266,12 @@ class WorkbenchApp(App[int]):
         if self.history_filter:
             self._run_filter(self.history_filter, follow=True)
         else:
-            op_list.set_source(self.session.history, follow=True)
+            op_list.set_source(self._history_source(), follow=True)
+
+    def _history_source(self):
+        """The session history, plus the paused op while it is not recorded yet."""
+        current = self.paused.op if self.state == "paused" and self.paused else None
+        return WithCurrent(self.session.history, current)
 
     def _run_filter(self, criteria: dict, follow: bool = True) -> None:
         self.run_worker(lambda: self._filter_worker(criteria, follow), thread=True,
@@ -299,7 +304,10 @@ class WorkbenchApp(App[int]):
             self._run_filter(self.history_filter)
         else:
             self.query_one("#history-pane").border_title = "ops"
-            self.query_one(OpList).set_source(self.session.history, follow=True)
+            self.query_one(OpList).set_source(self._history_source(), follow=True)
+
+    def on_virtual_list_highlighted(self, event) -> None:
+        """Cursor moves in lists other than the ops list need nothing here."""
 
     def on_op_list_selected(self, event: OpList.Selected) -> None:
         """Show the selected op in the inspector."""

@@ -18,12 +18,13 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Input, OptionList, Static
-from textual.widgets.option_list import Option
+from textual.widgets import Input, Static
 
-from workbench.app.fmt import fmt_ns, is_summary, summary_text
+from workbench.app.fmt import fmt_ns, is_summary, where_text
 from workbench.app.heatmap import Heatmap
 from workbench.app.histogram import Histogram
+from workbench.app.slot_list import PENDING, SlotList
+from workbench.app.virtual_list import ListSource, VirtualList
 
 MODES = ("values", "heatmap", "histogram")
 MAX_ELEMENTS_SHOWN = 400
@@ -64,8 +65,7 @@ class Inspector(Vertical):
     BINDINGS = [Binding("v", "cycle_mode", "view", show=False)]
     DEFAULT_CSS = """
     Inspector > #insp-head { height: 1; }
-    Inspector > OptionList#slots { height: 4; border: none; padding: 0;
-                                   text-wrap: nowrap; text-overflow: ellipsis; }
+    Inspector > SlotList#slots { height: 4; }
     Inspector > Horizontal#slice-row { height: 1; }
     Inspector #slice { height: 1; border: none; padding: 0 1; width: 1fr; }
     Inspector #mode { width: 32; padding: 0 1; }
@@ -95,7 +95,7 @@ class Inspector(Vertical):
     def compose(self):
         """Header, slots, slice entry + mode, view."""
         yield Static(Text("select an op", style="dim"), id="insp-head")
-        yield OptionList(id="slots")
+        yield SlotList(id="slots")
         with Horizontal(id="slice-row"):
             yield Input(placeholder="slice, e.g. 0:8, :16", id="slice")
             yield Static(self._mode_text(), id="mode")
@@ -108,10 +108,10 @@ class Inspector(Vertical):
             self.record.index == record.index
         self.record = record
         head = self.query_one("#insp-head", Static)
-        slots = self.query_one("#slots", OptionList)
+        slots = self.query_one("#slots", SlotList)
         if record is None:
             head.update(Text("select an op", style="dim"), layout=False)
-            slots.clear_options()
+            slots.set_source(ListSource(()), follow=False)
             self.slots = []
             return
         if self.parent is not None:
@@ -132,22 +132,19 @@ class Inspector(Vertical):
         if not record.values_kept:
             head_text.append("  values not kept", style="yellow")
         if not head_text.plain:
-            head_text.append(f"{len(record.inputs)} inputs, {len(record.outputs)} outputs",
-                             style="dim")
+            head_text.append(f"{record.phase} at {where_text(record.location)}", style="dim")
         head.update(head_text, layout=False)
         self.slots = [(slot_id("in", i), s) for i, s in enumerate(record.inputs)]
         self.slots += [(slot_id("out", i), s) for i, s in enumerate(record.outputs)]
-        options = [Option(summary_text(name, s), id=name) for name, s in self.slots]
+        rows = list(self.slots)
         if not record.outputs:
-            options.append(Option(Text("out   not computed yet (paused before the kernel)",
-                                       style="dim italic"), id="pending", disabled=True))
-        slots.clear_options()
-        slots.add_options(options)
+            rows.append((PENDING, None))
+        slots.set_source(ListSource(rows), follow=False)
         keep = self.slot if same_op and any(n == self.slot for n, _ in self.slots) else None
         if keep is None:
             keep = next((n for n, s in self.slots if is_summary(s)), None)
         if keep is not None:
-            slots.highlighted = [n for n, _ in self.slots].index(keep)
+            slots.move_to([n for n, _ in self.slots].index(keep), announce=False)
             self.choose(keep)
         else:
             self.slot = None
@@ -233,12 +230,14 @@ class Inspector(Vertical):
         self._set_view(Group(head, body))
 
     # -- events -------------------------------------------------------
-    def on_option_list_option_highlighted(self, event: OptionList.OptionHighlighted) -> None:
+    def on_virtual_list_highlighted(self, event: VirtualList.Highlighted) -> None:
         """Fetch values for a newly highlighted slot."""
+        if not isinstance(event.widget, SlotList):
+            return
         event.stop()
-        oid = event.option.id
-        if oid and oid != "pending" and oid != self.slot:
-            self.choose(oid)
+        slot = event.item[0]
+        if slot != PENDING and slot != self.slot:
+            self.choose(slot)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         """Re-fetch with the typed slice."""

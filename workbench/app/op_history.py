@@ -7,35 +7,17 @@ above the list narrows it by name, phase and scope.
 
 from __future__ import annotations
 
-from rich.segment import Segment
-from rich.style import Style
 from rich.text import Text
-from textual import events
-from textual.binding import Binding
 from textual.containers import Vertical
-from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 from textual.widgets import Input
 
 from workbench.app.fmt import fmt_ns, fmt_shape
+from workbench.app.virtual_list import ListSource, VirtualList
+
+__all__ = ["ListSource", "OpHistory", "OpList", "WithCurrent", "parse_filter", "row_text"]
 
 PHASE_SHORT = {"forward": "fwd", "backward": "bwd"}
-
-
-class ListSource:
-    """A history-like view over a plain list of records (filter results, tests)."""
-
-    def __init__(self, records) -> None:
-        self._records = list(records)
-
-    def __len__(self) -> int:
-        return len(self._records)
-
-    def window(self, start: int, n: int) -> list:
-        """Records start..start+n (clipped)."""
-        return self._records[max(0, start):max(0, start) + n]
 
 
 def parse_filter(text: str) -> dict:
@@ -87,27 +69,37 @@ def row_text(rec, current: bool) -> Text:
     return t
 
 
-class OpList(ScrollView, can_focus=True):
-    """The virtual list of op records with a cursor."""
+class WithCurrent:
+    """A history source plus the op the program is paused before, when the
+    history does not hold it yet (it is recorded once its kernel ran)."""
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "up", show=False),
-        Binding("down", "cursor(1)", "down", show=False),
-        Binding("pageup", "page(-1)", "page up", show=False),
-        Binding("pagedown", "page(1)", "page down", show=False),
-        Binding("home", "jump(0)", "first", show=False),
-        Binding("end", "jump(-1)", "last", show=False),
-        Binding("enter", "choose", "inspect op", show=False),
-    ]
+    def __init__(self, source, current) -> None:
+        self.source = source
+        self.current = current
+        n = len(source)
+        last = source.window(n - 1, 1) if n else []
+        self._extra = current is not None and not (last and last[0].index >= current.index)
 
-    DEFAULT_CSS = """
-    OpList { height: 1fr; }
-    OpList > .oplist--cursor { background: $accent 40%; }
-    """
-    COMPONENT_CLASSES = {"oplist--cursor"}
+    def __len__(self) -> int:
+        return len(self.source) + (1 if self._extra else 0)
+
+    def window(self, start: int, n: int) -> list:
+        """Rows of the history, then the current op."""
+        rows = list(self.source.window(start, n))
+        if self._extra and start + n > len(self.source) and len(rows) < n:
+            rows.append(self.current)
+        return rows
+
+    def filter(self, **criteria):
+        """Filtering applies to the recorded history."""
+        return self.source.filter(**criteria)
+
+
+class OpList(VirtualList):
+    """The virtual list of op records; the cursor's record goes to the inspector."""
 
     class Selected(Message):
-        """The cursor settled on an op record (sent on move and Enter)."""
+        """The cursor settled on an op record (user move or Enter)."""
 
         def __init__(self, record) -> None:
             super().__init__()
@@ -115,104 +107,26 @@ class OpList(ScrollView, can_focus=True):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.source = ListSource(())
-        self.cursor = 0
         self.current_index: int | None = None   # op index the program is paused at
-        self._cache_start = -1
-        self._cache: list = []
 
-    # -- data ---------------------------------------------------------
-    def set_source(self, source, follow: bool = True) -> None:
-        """Show a history-like source; follow=True moves the cursor to its last row."""
-        self.source = source
-        self._cache_start = -1
-        n = len(source)
-        self.virtual_size = Size(self.size.width or 80, n)
-        if follow:
-            self.cursor = max(0, n - 1)
-            self._scroll_to_cursor(animate=False)
-        else:
-            self.cursor = min(self.cursor, max(0, n - 1))
-        self.refresh()
-
-    def records(self, start: int, n: int) -> list:
-        """Rows start..start+n, served from a small cache of the visible window."""
-        if self._cache_start < 0 or start < self._cache_start or \
-                start + n > self._cache_start + len(self._cache):
-            self._cache_start = max(0, start - 16)
-            self._cache = list(self.source.window(self._cache_start, n + 48))
-        off = start - self._cache_start
-        return self._cache[off:off + n]
+    def render_row(self, item, row: int) -> Text:
+        """One op row."""
+        return row_text(item, item.index == self.current_index)
 
     def record_at(self, row: int):
         """The record on a row, or None."""
-        got = self.records(row, 1) if 0 <= row < len(self.source) else []
-        return got[0] if got else None
+        return self.item_at(row)
 
-    # -- drawing ------------------------------------------------------
-    def render_line(self, y: int) -> Strip:
-        """Draw one visible row."""
-        scroll_x, scroll_y = self.scroll_offset
-        row = scroll_y + y
-        width = self.size.width
-        style = self.rich_style
-        if row >= len(self.source):
-            return Strip.blank(width, style)
-        rec = self.record_at(row)
-        if rec is None:
-            return Strip.blank(width, style)
-        text = row_text(rec, rec.index == self.current_index)
-        segments = list(text.render(self.app.console))
-        strip = Strip(segments).crop_extend(scroll_x, scroll_x + width, style)
-        if row == self.cursor:
-            cursor_style = self.get_component_rich_style("oplist--cursor")
-            strip = strip.apply_style(cursor_style)
-        return strip
-
-    # -- movement -----------------------------------------------------
-    def _scroll_to_cursor(self, animate: bool = False) -> None:
-        height = max(1, self.size.height)
-        top = self.scroll_offset.y
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=animate, immediate=True)
-        elif self.cursor >= top + height:
-            self.scroll_to(y=self.cursor - height + 1, animate=animate, immediate=True)
-
-    def move_to(self, row: int) -> None:
-        """Put the cursor on a row and announce the record."""
-        n = len(self.source)
-        if n == 0:
-            return
-        self.cursor = max(0, min(row, n - 1))
-        self._scroll_to_cursor()
-        self.refresh()
-        rec = self.record_at(self.cursor)
-        if rec is not None:
+    def move_to(self, row: int, announce: bool = True) -> None:
+        """Move the cursor and send the record to the inspector."""
+        super().move_to(row, announce=False)
+        rec = self.item_at(self.cursor)
+        if announce and rec is not None:
             self.post_message(self.Selected(rec))
 
-    def action_cursor(self, delta: int) -> None:
-        """Move the cursor by delta rows."""
-        self.move_to(self.cursor + delta)
-
-    def action_page(self, direction: int) -> None:
-        """Move the cursor a page up or down."""
-        self.move_to(self.cursor + direction * max(1, self.size.height - 1))
-
-    def action_jump(self, row: int) -> None:
-        """Jump to the first (0) or last (-1) row."""
-        self.move_to(row if row >= 0 else len(self.source) - 1)
-
     def action_choose(self) -> None:
-        """Inspect the op under the cursor."""
+        """Enter: inspect the op under the cursor."""
         self.move_to(self.cursor)
-
-    def on_click(self, event: events.Click) -> None:
-        """Select the clicked row."""
-        self.move_to(self.scroll_offset.y + event.y)
-
-    def on_resize(self, event: events.Resize) -> None:
-        """Keep the virtual width in step with the pane."""
-        self.virtual_size = Size(event.size.width, len(self.source))
 
 
 class OpHistory(Vertical):

@@ -1,33 +1,43 @@
 """Console pane: the program's output and the debugger's answers, interleaved
-as in a pdb terminal.  Writes are buffered and flushed on a timer, so a chatty
-script costs one write per flush, not one per line."""
+as in a pdb terminal.  Writes are buffered and flushed on a timer (one redraw
+per flush, not per line); lines are wrapped to the pane's width when written.
+"""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import RichLog
+
+from workbench.app.virtual_list import ListSource, VirtualList
 
 FLUSH_INTERVAL = 0.05
 MAX_LINES = 5000
 
 
-class OutputLog(RichLog):
-    """A RichLog with a pending buffer flushed at most every 50 ms."""
+class OutputLog(VirtualList):
+    """A follow-the-end virtual list of wrapped lines."""
 
+    show_cursor = False
+    can_focus = True
     DEFAULT_CSS = "OutputLog { height: 1fr; padding: 0 1; background: $surface; }"
 
     def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, max_lines=MAX_LINES, wrap=True, markup=False,
-                         highlight=False, auto_scroll=True, **kwargs)
+        super().__init__(*args, **kwargs)
+        self.lines: list[Text] = []
         self._pending: list[Text] = []
         self._partial: dict[str, str] = {}     # stream -> text after the last newline
         self._partial_age = 0
-        self.plain_lines: list[str] = []     # everything written (for tests/capture)
+        self.plain_lines: list[str] = []     # everything written (tests, captures)
+        self.source = ListSource(self.lines)
 
     def on_mount(self) -> None:
         """Start the flush timer."""
         self.set_interval(FLUSH_INTERVAL, self.flush)
 
+    def render_row(self, item, row: int) -> Text:
+        """A stored (already wrapped) line."""
+        return item
+
+    # -- queueing -------------------------------------------------------
     def add_output(self, stream: str, text: str) -> None:
         """Queue program output (stderr in red); a line shows once it is complete."""
         if not text:
@@ -55,15 +65,18 @@ class OutputLog(RichLog):
     def add_result(self, text: str, ok: bool = True) -> None:
         """Queue a command's answer (errors in yellow)."""
         if text:
-            self._pending.append(Text(text.rstrip("\n"), style="" if ok else "yellow"))
+            for line in text.rstrip("\n").split("\n"):
+                self._pending.append(Text(line, style="" if ok else "yellow"))
 
     def add_note(self, text: str, style: str = "dim") -> None:
         """Queue a debugger note (e.g. 'paused: breakpoint 1')."""
         self.end_partial_lines()
-        self._pending.append(Text(text, style=style))
+        for line in text.split("\n"):
+            self._pending.append(Text(line, style=style))
 
+    # -- writing --------------------------------------------------------
     def flush(self) -> None:
-        """Write everything queued since the last flush in one go."""
+        """Append everything queued since the last flush, in one redraw."""
         if self._partial:
             self._partial_age += 1
             if self._partial_age >= 10:          # ~0.5 s without a newline
@@ -71,8 +84,23 @@ class OutputLog(RichLog):
         if not self._pending:
             return
         pending, self._pending = self._pending, []
-        joined = Text("\n").join(pending)
-        self.plain_lines.extend(joined.plain.split("\n"))
+        width = max(10, self.size.width - 1) if self.size.width else 200
+        at_end = self.scroll_offset.y >= self.max_scroll_y
+        for text in pending:
+            self.plain_lines.append(text.plain)
+            if text.cell_len <= width:
+                self.lines.append(text)
+            else:
+                self.lines.extend(text.wrap(self.app.console, width))
+        if len(self.lines) > MAX_LINES:
+            del self.lines[:-MAX_LINES]
         if len(self.plain_lines) > MAX_LINES:
             del self.plain_lines[:-MAX_LINES]
-        self.write(joined)
+        self.rows_changed()
+        if at_end:
+            self._follow_end()
+            self.call_after_refresh(self._follow_end)
+
+    def _follow_end(self) -> None:
+        self.scroll_to(y=max(0, len(self.lines) - self.size.height), animate=False,
+                       immediate=True)

@@ -1,84 +1,149 @@
-"""Tape pane: active GradientTapes as a tree grouped (collapsibly) by module scope."""
+"""Tape pane: active GradientTapes as a tree grouped (collapsibly) by module
+scope, and the gradients of the last computation.  Drawn as a virtual list of
+the visible nodes; Enter (or a click) on a group folds/unfolds it."""
 
 from __future__ import annotations
 
 from rich.text import Text
-from textual.widgets import Tree
+from textual import events
+from textual.binding import Binding
 
 from workbench.app.fmt import fmt_num, fmt_shape
+from workbench.app.virtual_list import ListSource, VirtualList
 
 
-class TapeTree(Tree):
-    """Rebuilt only when the TapeView changes; scope groups keep their expansion."""
+class TapeTree(VirtualList):
+    """Rows are (depth, key, label, foldable); folded keys survive refreshes."""
 
-    DEFAULT_CSS = "TapeTree { height: 1fr; padding: 0; }"
+    BINDINGS = [Binding("space", "choose", "fold", show=False)]
 
     def __init__(self, *args, **kwargs) -> None:
-        super().__init__("tapes", *args, **kwargs)
-        self.show_root = False
-        self.guide_depth = 2
+        super().__init__(*args, **kwargs)
         self._view = None
-        self._collapsed: set[tuple] = set()
+        self.folded: set[tuple] = set()
 
     def show(self, view) -> None:
         """Show a TapeView (no-op when unchanged)."""
         if view == self._view:
             return
         self._view = view
-        self._remember_collapsed(self.root, ())
-        self.clear()
-        if not view.tapes and not view.gradients:
-            self.root.add_leaf(Text("no active tape", style="dim"))
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        rows = []
+        view = self._view
+        if view is None or (not view.tapes and not view.gradients):
+            rows.append((0, None, Text("no active tape", style="dim"), False))
+        else:
+            for tape in view.tapes:
+                self._tape_rows(rows, tape, view.processing_index)
+            if view.gradients:
+                self._gradient_rows(rows, view.gradients)
+        processing = [i for i, r in enumerate(rows) if r[1] == ("processing",)]
+        self.set_source(ListSource(rows), follow=False)
+        if processing:
+            self.cursor = processing[0]
+            self._scroll_to_cursor()
+        elif self.cursor >= len(rows):
+            self.cursor = max(0, len(rows) - 1)
+
+    def _group(self, rows, depth, key, label) -> bool:
+        """Append a foldable group row; True when it is unfolded."""
+        open_ = key not in self.folded
+        head = Text("▼ " if open_ else "▶ ", style="dim")
+        head.append_text(label)
+        rows.append((depth, key, head, True))
+        return open_
+
+    def _tape_rows(self, rows, tape, processing) -> None:
+        label = Text()
+        label.append(f"tape #{tape.tape_id}", style="bold")
+        label.append(f" {tape.n_entries or len(tape.entries)} entries")
+        if tape.persistent:
+            label.append(" persistent", style="cyan")
+        key = ("tape", tape.tape_id)
+        if not self._group(rows, 0, key, label):
             return
-        for tape in view.tapes:
-            label = Text()
-            label.append(f"tape #{tape.tape_id}", style="bold")
-            label.append(f" {tape.n_entries or len(tape.entries)} entries")
-            if tape.persistent:
-                label.append(" persistent", style="cyan")
-            node = self.root.add(label, expand=True)
-            self._add_entries(node, tape, view.processing_index, ("tape", tape.tape_id))
-        if view.gradients:
-            gnode = self.root.add(Text("gradients", style="bold green"), expand=True)
-            for name, shape, norm in view.gradients:
-                leaf = Text()
-                leaf.append(f"{name} ", style="bold")
-                leaf.append(f"{fmt_shape(shape)} ")
-                leaf.append(f"‖g‖ {fmt_num(norm)}", style="green")
-                gnode.add_leaf(leaf)
-
-    def _remember_collapsed(self, node, path) -> None:
-        for child in node.children:
-            key = path + (str(child.label),)
-            if child.allow_expand and not child.is_expanded:
-                self._collapsed.add(key)
-            else:
-                self._collapsed.discard(key)
-            self._remember_collapsed(child, key)
-
-    def _add_entries(self, node, tape, processing, path) -> None:
-        """Group a tape's entries under nested scope nodes."""
         hidden = (tape.n_entries or 0) - len(tape.entries)
         if hidden > 0:
-            node.add_leaf(Text(f"… {hidden} older entries", style="dim"))
-        groups: dict[tuple, object] = {(): node}
-        label_path = {(): (str(node.label),)}
+            rows.append((1, None, Text(f"… {hidden} older entries", style="dim"), False))
+        tree = _Node()
         for e in tape.entries:
-            parent = node
-            for depth in range(1, len(e.scope) + 1):
-                key = tuple(e.scope[:depth])
-                if key not in groups:
-                    label = Text(key[-1], style="bold blue")
-                    lp = label_path[key[:-1]] + (str(label),)
-                    expand = lp not in self._collapsed
-                    groups[key] = groups[key[:-1]].add(label, expand=expand)
-                    label_path[key] = lp
-                parent = groups[key]
-            leaf = Text()
+            node = tree
+            for name in e.scope:
+                node = node.child(name)
+            node.leaves.append(e)
+        self._emit(rows, tree, key, 1, processing)
+
+    def _emit(self, rows, node, key, depth, processing) -> None:
+        """Rows of a scope node: its entries, then its sub-scopes (first-seen order)."""
+        for e in node.leaves:
             active = processing is not None and e.index == processing
+            leaf = Text()
             leaf.append("◀ " if active else "", style="bold magenta")
             leaf.append(f"#{e.index} ", style="dim")
             leaf.append(e.name, style="bold magenta" if active else "")
             if e.out_shape is not None:
                 leaf.append(f" {fmt_shape(e.out_shape)}", style="cyan")
-            parent.add_leaf(leaf)
+            rows.append((depth, ("processing",) if active else None, leaf, False))
+        for name, child in node.children.items():
+            sub = key + (name,)
+            label = Text(name, style="bold blue")
+            label.append(f" {child.count()}", style="dim")
+            if self._group(rows, depth, sub, label):
+                self._emit(rows, child, sub, depth + 1, processing)
+
+    def _gradient_rows(self, rows, gradients) -> None:
+        if not self._group(rows, 0, ("gradients",), Text("gradients", style="bold green")):
+            return
+        for name, shape, norm in gradients:
+            leaf = Text()
+            leaf.append(f"{name} ", style="bold")
+            leaf.append(f"{fmt_shape(shape)} ")
+            leaf.append(f"‖g‖ {fmt_num(norm)}", style="green")
+            rows.append((1, None, leaf, False))
+
+    def render_row(self, item, row: int) -> Text:
+        """Indent by depth."""
+        depth, _key, label, foldable = item
+        text = Text("  " * depth + ("" if foldable else "  "), no_wrap=True, overflow="crop")
+        text.append_text(label)
+        return text
+
+    def action_choose(self) -> None:
+        """Fold or unfold the group under the cursor."""
+        item = self.item_at(self.cursor)
+        if item is None or not item[3]:
+            return
+        key = item[1]
+        if key in self.folded:
+            self.folded.discard(key)
+        else:
+            self.folded.add(key)
+        self._rebuild()
+
+    def on_click(self, event: events.Click) -> None:
+        """Click: move there; a second click on a group folds it."""
+        row = self.scroll_offset.y + event.y
+        if row == self.cursor:
+            self.action_choose()
+        else:
+            self.move_to(row, announce=False)
+
+
+class _Node:
+    """A scope in the tape tree: entries recorded directly in it, sub-scopes."""
+
+    __slots__ = ("children", "leaves")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _Node] = {}
+        self.leaves: list = []
+
+    def child(self, name: str) -> "_Node":
+        if name not in self.children:
+            self.children[name] = _Node()
+        return self.children[name]
+
+    def count(self) -> int:
+        return len(self.leaves) + sum(c.count() for c in self.children.values())
