@@ -40,7 +40,7 @@ import core  # noqa: E402
 from workbench.app.app import WorkbenchApp  # noqa: E402
 from workbench.app.inspector import Inspector  # noqa: E402
 from workbench.app.op_history import OpList  # noqa: E402
-from workbench.history import History, RawOp  # noqa: E402
+from workbench.history import History, make_entry  # noqa: E402
 from workbench.records import Frame, OpRecord, Paused  # noqa: E402
 from workbench.session import Session  # noqa: E402
 
@@ -171,18 +171,17 @@ class _HistorySession:
         self.script = MLP
         self.history = History(capacity=n)
         names = ("matmul", "add", "relu", "sum", "mul", "exp")
-        f32 = np.dtype("float32")
-        meta = ((((64, 64), f32), ((64, 64), f32)), (((64, 64), f32),))
+        # the same entry format the session appends (values dropped: shapes kept)
+        t = core.zeros((64, 64))
         loc = (MLP, 76, "forward")
         scope = ("mlp", "layers", "0")
         for i in range(n):
             ev = SimpleNamespace(index=i + 1, phase="forward" if i % 3 else "backward",
                                  name=names[i % 6], scope=scope, attrs=None,
-                                 forward_index=None, device="cpu")
-            raw = RawOp(ev, loc)
-            raw.meta = meta
-            raw.host_ns = 1000 + i % 7
-            self.history.append(raw)
+                                 forward_index=None, device=t._device, inputs=(t, t),
+                                 outputs=(t,), device_time_ns=None)
+            entry, _values = make_entry(ev, loc, host_ns=1000 + i % 7)
+            self.history.append(entry, None)
         self.subs = []
 
     def subscribe(self, cb):

@@ -168,7 +168,7 @@ class Optimizer:
         self._vars = []
         self._index = {}
         self._slots = []          # per variable: {slot name: Variable}
-        self._raw = []            # per variable: (p array, {name: array})
+        self._raw = []            # per variable: {slot name: raw array}
         self._deferred = {}       # "slots/i/name" -> array from a checkpoint
         if variables is not None:
             if hasattr(variables, "trainable_variables"):
@@ -203,7 +203,7 @@ class Optimizer:
                 s.assign(pending)
             slots[name] = s
         self._slots.append(slots)
-        self._raw.append((v._data, {k: s._data for k, s in slots.items()}))
+        self._raw.append({k: s._data for k, s in slots.items()})
         return i
 
     def slots(self, v) -> dict:
@@ -281,11 +281,10 @@ class Optimizer:
         prev = _D.grad_enabled
         _D.grad_enabled = False
         try:
-            raw = self._raw
+            raw, variables = self._raw, self._vars
             for i, g in zip(idx, grads):
-                p, slots = raw[i]
-                ga = self._grad_array(self._vars[i], g)
-                self._update(p, ga, slots, step, lr)
+                v = variables[i]
+                self._update(v._data, self._grad_array(v, g), raw[i], step, lr)
         finally:
             _D.grad_enabled = prev
 

@@ -1,17 +1,18 @@
 """A bounded ring of past ops, cheap to append, summarized lazily.
 
-The session appends one *entry* per op: a plain tuple (see ``make_entry``)
-holding the op's metadata and references to its input/output arrays; no
-statistics are computed while the script runs.  Entries are tuples of
-untracked objects (strings, ints, numpy arrays), so the cyclic garbage
-collector stops scanning them after one pass: a RawOp object per op made
-the collector's full passes cost more than the rest of the hook.
+The session appends, per op, an *entry* (a flat tuple of the op's
+metadata: strings, ints, the output's shape and dtype) and its *values*
+``(out, *inputs)`` (references to the arrays) at the same position of a
+parallel list; no statistics are computed while the script runs.  Flat
+tuples of untracked objects are untracked by the garbage collector at
+its first pass (a Python object per op made the collector's full passes
+cost more than the rest of the hook).
 
 Values are kept for the most recent ops under a byte budget and an op
-count; older entries are replaced by a copy without values that keeps
-``(shape, dtype)`` per operand, so they still summarize (shape only) and
-say the values were not kept.  :meth:`History.get` builds an immutable
-:class:`OpRecord` on demand and caches the summaries of recent entries.
+count; older ops drop them (a slice assignment of Nones) and summarize
+their output from the entry's shape/dtype, saying the values were not
+kept.  :meth:`History.get` builds an immutable :class:`OpRecord` on
+demand and caches the summaries of recently viewed ops.
 
 Positions (``get(i)``, ``window(start, n)``) count from the oldest op
 still in the ring (0) to the newest (``len(h) - 1``); :meth:`find` maps a
@@ -25,22 +26,25 @@ import bisect
 import threading
 from collections.abc import Sequence
 
+from operator import itemgetter
+
 from workbench.records import OpRecord, TensorSummary
 from workbench.summary import scalar_repr, shape_only, summarize
 
+_nbytes = itemgetter(13)
 DEFAULT_CAPACITY = 1_000_000
 DEFAULT_BUDGET = 256 << 20      # bytes of array values kept for recent ops
 DEFAULT_MAX_KEPT = 50_000       # ops whose values are kept, at most
 ARRAY_OVERHEAD = 112            # bytes a numpy array object costs besides data
 
-# Entry layout: a flat tuple (no nested containers holding arrays, so the
-# garbage collector untracks it at its first pass), the header fields
-# below, then the kept values: (out, *inputs) when KEPT_ALL, (*inputs)
-# when KEPT_INPUTS (paused before the kernel), nothing when dropped.
+# An entry is a flat tuple of untracked objects (strings, ints, tuples of
+# those), so the garbage collector untracks it at its first pass; the kept
+# values of the same op sit at the same position of a parallel list as
+# ``(out, *inputs)`` (None once dropped: a slice assignment, no per-op work).
 (I_INDEX, I_PHASE, I_NAME, I_SCOPE, I_LOC, I_ATTRS, I_FWD, I_DEV, I_HOST,
- I_KERNEL, I_DEVNS, I_KEPT, I_NBYTES, I_META) = range(14)
-I_V = 14
-DROPPED, KEPT_ALL, KEPT_INPUTS = 0, 1, 2
+ I_KERNEL, I_DEVNS, I_OSHAPE, I_ODTYPE, I_NBYTES, I_NIN) = range(15)
+_CHUNK = 64
+_NONES = [None] * _CHUNK
 
 _devices: list = []             # device objects by id (entries hold the id)
 _device_ids: dict = {}
@@ -55,8 +59,8 @@ def device_id(dev) -> int:
 
 
 def operand_value(x):
-    """What an entry keeps of an operand: the raw array of a tensor, the
-    array itself, a tuple of arrays for a list of tensors, or the scalar."""
+    """What is kept of an operand: the raw array of a tensor, an array or
+    scalar as given, a tuple of arrays for a list of tensors."""
     d = getattr(x, "_data", None)
     if d is not None:
         return d
@@ -65,33 +69,29 @@ def operand_value(x):
     return x
 
 
-def make_entry(ev, location, ins, outs, nbytes, host_ns, kernel_ns):
-    """The history entry of one op (``ins``/``outs``: kept values)."""
+def make_entry(ev, location, host_ns=0, kernel_ns=0):
+    """(entry, values) of one op; values are ``(out or None, *inputs)``."""
     attrs = ev.attrs
-    kept = KEPT_ALL if outs else KEPT_INPUTS
-    return (ev.index, ev.phase, ev.name, ev.scope, location,
-            attrs if attrs else None, ev.forward_index, device_id(ev.device),
-            host_ns, kernel_ns, ev.device_time_ns, kept, nbytes,
-            None) + tuple(outs[:1]) + tuple(ins)
-
-
-def entry_vals(e):
-    """``(inputs, outputs)`` kept by entry ``e``, or None when dropped."""
-    kept = e[I_KEPT]
-    if kept == KEPT_ALL:
-        return e[I_V + 1:], e[I_V:I_V + 1]
-    if kept == KEPT_INPUTS:
-        return e[I_V:], ()
-    return None
+    ins = tuple(map(operand_value, ev.inputs))
+    if ev.outputs:
+        out = ev.outputs[0]._data
+        shape, dtype, nb = out.shape, out.dtype, out.nbytes + 112
+    else:
+        out, shape, dtype, nb = None, None, None, 0
+    entry = (ev.index, ev.phase, ev.name, ev.scope, location,
+             attrs if attrs else None, ev.forward_index, device_id(ev.device),
+             host_ns, kernel_ns, ev.device_time_ns, shape, dtype, nb, len(ins))
+    return entry, (out,) + ins
 
 
 class RawOp:
-    """A read-only view of one entry (attributes by name)."""
+    """A read-only view of one entry and its kept values."""
 
-    __slots__ = ("entry",)
+    __slots__ = ("entry", "values")
 
-    def __init__(self, entry):
+    def __init__(self, entry, values):
         self.entry = entry
+        self.values = values
 
     index = property(lambda self: self.entry[I_INDEX])
     phase = property(lambda self: self.entry[I_PHASE])
@@ -104,19 +104,14 @@ class RawOp:
     host_ns = property(lambda self: self.entry[I_HOST])
     kernel_ns = property(lambda self: self.entry[I_KERNEL])
     device_ns = property(lambda self: self.entry[I_DEVNS])
-    vals = property(lambda self: entry_vals(self.entry))
-    meta = property(lambda self: self.entry[I_META])
 
-
-def _meta(x):
-    """(shape, dtype) of an array operand; text for a list; the scalar else."""
-    try:
-        return (x.shape, x.dtype)
-    except AttributeError:
-        pass
-    if isinstance(x, (list, tuple)):
-        return _seq_text(x)
-    return x                    # a Python scalar (immutable)
+    @property
+    def vals(self):
+        """``(inputs, outputs)`` or None when the values were dropped."""
+        v = self.values
+        if v is None:
+            return None
+        return v[1:], (() if v[0] is None else v[:1])
 
 
 def _seq_text(x):
@@ -127,33 +122,37 @@ def _seq_text(x):
 
 _cache: dict = {}               # op index -> (n_outputs, ins, outs)
 _cache_lock = threading.Lock()
+NOT_KEPT = "values not kept"
 
 
-def raw_to_record(raw, summarize_values=True) -> OpRecord:
-    """An :class:`OpRecord` for an entry (or RawOp); summaries are cached."""
-    e = raw.entry if isinstance(raw, RawOp) else raw
-    vals = entry_vals(e)
+def raw_to_record(entry, values=None) -> OpRecord:
+    """An :class:`OpRecord` for an entry (or RawOp) and its kept values."""
+    if isinstance(entry, RawOp):
+        entry, values = entry.entry, entry.values
+    e = entry
     dev = _devices[e[I_DEV]]
-    kept = vals is not None
+    kept = values is not None
+    if kept:
+        n_out = 0 if values[0] is None else 1
+    else:
+        n_out = 0 if e[I_OSHAPE] is None else 1
     cached = _cache.get(e[I_INDEX])
-    if cached is not None and (not kept or cached[0] == len(vals[1])):
+    if cached is not None and cached[0] == n_out:
         ins, outs = cached[1], cached[2]
         if not kept:
             ins = tuple(_mark_dropped(s) for s in ins)
             outs = tuple(_mark_dropped(s) for s in outs)
-    elif kept and summarize_values:
-        ins = tuple(_summ(x, dev) for x in vals[0])
-        outs = tuple(_summ(x, dev) for x in vals[1])
+    elif kept:
+        ins = tuple(_summ(x, dev) for x in values[1:])
+        outs = (summarize(values[0], dev),) if n_out else ()
         with _cache_lock:
             if len(_cache) > 4096:
                 _cache.clear()
-            _cache[e[I_INDEX]] = (len(vals[1]), ins, outs)
+            _cache[e[I_INDEX]] = (n_out, ins, outs)
     else:
-        meta = e[I_META] if not kept else (
-            tuple(map(_meta, vals[0])), tuple(map(_meta, vals[1])))
-        meta = meta or ((), ())
-        ins = tuple(_meta_summary(m, dev) for m in meta[0])
-        outs = tuple(_meta_summary(m, dev) for m in meta[1])
+        ins = (NOT_KEPT,) * e[I_NIN]
+        outs = () if e[I_OSHAPE] is None else (
+            shape_only(e[I_OSHAPE], e[I_ODTYPE], dev),)
     attrs = e[I_ATTRS] or {}
     return OpRecord(
         index=e[I_INDEX], phase=e[I_PHASE], name=e[I_NAME], scope=e[I_SCOPE],
@@ -171,14 +170,6 @@ def _summ(x, device):
     if isinstance(x, str):
         return x
     return scalar_repr(x)
-
-
-def _meta_summary(m, device):
-    if isinstance(m, tuple) and len(m) == 2 and hasattr(m[1], "kind"):
-        return shape_only(m[0], m[1], device)
-    if isinstance(m, str):
-        return m
-    return scalar_repr(m)
 
 
 def _mark_dropped(s):
@@ -209,10 +200,11 @@ class History:
     """The last ``capacity`` ops, with values kept under ``budget`` bytes
     and for at most ``max_kept`` ops.
 
-    Storage is one list that only grows by ``append`` (atomic) and is
-    replaced by a trimmed copy when it passes ``capacity`` by a slack, so
-    readers on other threads always see a consistent snapshot and the
-    writer (the session's worker) takes no lock per op.
+    Two parallel lists (entries, values) only grow by ``append`` (atomic)
+    and are replaced together by trimmed copies when they pass
+    ``capacity`` by a slack, so readers on other threads always see a
+    consistent snapshot and the writer (the session's worker) takes no
+    lock per op.
     """
 
     def __init__(self, capacity=DEFAULT_CAPACITY, budget=DEFAULT_BUDGET,
@@ -223,68 +215,54 @@ class History:
         self.budget = int(budget)
         self.max_kept = int(max_kept)
         self._slack = max(1, self.capacity // 8)
-        self._intern = {}
-        self._ring = []             # entries total-len(_ring) .. total-1
-        self._kept_abs = 0          # oldest absolute index that may keep values
+        self._ring = []             # entries
+        self._vals = []             # (out, *inputs) or None, same positions
+        self._lists = (self._ring, self._vals)
+        self._kept_from = 0         # ring position of the oldest kept values
         self._kept_bytes = 0
         self._lock = threading.Lock()
         self.total = 0              # ops ever appended
 
     # -- writing (session thread) ---------------------------------------
-    def append(self, entry):
-        """Add one entry (from :func:`make_entry`)."""
+    def append(self, entry, values):
+        """Add one op: ``entry`` and ``values`` from :func:`make_entry`."""
         ring = self._ring
         ring.append(entry)
+        self._vals.append(values)
         self.total += 1
-        if entry[I_KEPT]:
-            self._kept_bytes += entry[I_NBYTES]
-            if self._kept_bytes > self.budget or \
-                    self.total - self._kept_abs > self.max_kept:
-                self._evict()
+        self._kept_bytes += entry[13]
+        if self._kept_bytes > self.budget or \
+                len(ring) - self._kept_from > self.max_kept:
+            self._evict()
         if len(ring) > self.capacity + self._slack:
             self._trim()
 
-    def _trim(self):
-        ring = self._ring
-        cut = len(ring) - self.capacity
-        base = self.total - len(ring)
-        for i in range(max(0, self._kept_abs - base), cut):
-            if ring[i][I_KEPT]:
-                self._kept_bytes -= ring[i][I_NBYTES]
-        self._kept_abs = max(self._kept_abs, base + cut)
-        with self._lock:
-            self._ring = ring[cut:]
-
-    def _dropped(self, e):
-        ins, outs = entry_vals(e)
-        try:
-            meta = (tuple([(x.shape, x.dtype) for x in ins]),
-                    tuple([(x.shape, x.dtype) for x in outs]))
-        except AttributeError:
-            meta = (tuple(map(_meta, ins)), tuple(map(_meta, outs)))
-        try:
-            meta = self._intern.setdefault(meta, meta)
-        except TypeError:
-            pass
-        self._kept_bytes -= e[I_NBYTES]
-        return e[:I_KEPT] + (DROPPED, 0, meta)
-
     def _evict(self):
-        """Drop values from the oldest kept ops until 90% of the limits."""
-        if len(self._intern) > 200_000:
-            self._intern.clear()
-        ring = self._ring
-        base = self.total - len(ring)
-        i = max(0, self._kept_abs - base)
+        """Drop values from the oldest kept ops, a chunk at a time, until
+        under 90% of both limits (the newest op always keeps its values)."""
+        ring, vals = self._ring, self._vals
         n = len(ring)
+        i = self._kept_from
         budget = self.budget * 0.9
         keep = int(self.max_kept * 0.9)
         while i < n - 1 and (self._kept_bytes > budget or n - i > keep):
-            e = ring[i]
-            if e[I_KEPT]:
-                ring[i] = self._dropped(e)
-            i += 1
-        self._kept_abs = base + i
+            j = min(i + _CHUNK, n - 1)
+            self._kept_bytes -= sum(map(_nbytes, ring[i:j]))
+            vals[i:j] = _NONES[:j - i]
+            i = j
+        self._kept_from = i
+
+    def _trim(self):
+        ring, vals = self._ring, self._vals
+        cut = len(ring) - self.capacity
+        if self._kept_from < cut:
+            self._kept_bytes -= sum(map(_nbytes, ring[self._kept_from:cut]))
+            self._kept_from = cut
+        self._kept_from -= cut
+        with self._lock:
+            self._ring = ring[cut:]
+            self._vals = vals[cut:]
+            self._lists = (self._ring, self._vals)
 
     def set_budget(self, budget):
         """Change the byte budget (takes effect at the next op)."""
@@ -292,40 +270,41 @@ class History:
 
     # -- reading (any thread) -------------------------------------------
     def _view(self):
-        ring = self._ring
-        n = len(ring)
+        ring, vals = self._lists
+        n = min(len(ring), len(vals))
         vis = min(n, self.capacity)
-        return ring, n - vis, vis
+        return ring, vals, n - vis, vis
 
     def __len__(self):
-        return self._view()[2]
+        return self._view()[3]
 
-    def _raw(self, pos):
-        ring, base, n = self._view()
+    def _pos(self, pos):
+        ring, vals, base, n = self._view()
         if pos < 0:
             pos += n
         if not 0 <= pos < n:
             raise IndexError(f"history position {pos} out of range (0..{n - 1})")
-        return ring[base + pos]
+        return ring[base + pos], vals[base + pos]
 
     def raw(self, pos) -> RawOp:
-        """A read-only :class:`RawOp` view of the entry at ``pos``."""
-        return RawOp(self._raw(pos))
+        """A read-only :class:`RawOp` view of the op at ``pos``."""
+        return RawOp(*self._pos(pos))
 
     def get(self, pos) -> OpRecord:
         """The OpRecord at ring position ``pos`` (negative counts from the end)."""
-        return raw_to_record(self._raw(pos))
+        return raw_to_record(*self._pos(pos))
 
     def window(self, start, n) -> list:
         """Up to ``n`` OpRecords from position ``start``."""
-        ring, base, size = self._view()
+        ring, vals, base, size = self._view()
         start = max(0, start)
         stop = min(size, start + max(0, n))
-        return [raw_to_record(ring[base + p]) for p in range(start, stop)]
+        return [raw_to_record(ring[base + p], vals[base + p])
+                for p in range(start, stop)]
 
     def find(self, op_index):
         """Ring position of the op with global index ``op_index``, or None."""
-        ring, base, n = self._view()
+        ring, _, base, n = self._view()
         if n == 0:
             return None
         lo = bisect.bisect_left(range(n), op_index,
@@ -346,7 +325,7 @@ class History:
         "backward"; ``scope``: dotted prefix such as ``"model.layers.1"``.
         Positions refer to the ring as it was when ``filter`` ran.
         """
-        ring, base, n = self._view()
+        ring, _, base, n = self._view()
         items = ring[base:base + n]
         sc = tuple(scope.split(".")) if isinstance(scope, str) and scope \
             else (tuple(scope) if scope else None)

@@ -67,7 +67,7 @@ import weakref
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
 from workbench.history import (
-    History, device_id, make_entry, operand_value, raw_to_record,
+    History, RawOp, device_id, make_entry, operand_value, raw_to_record,
 )
 from workbench.history import _device_ids as _dev_ids
 from workbench.records import (
@@ -345,15 +345,17 @@ class Session:
         out = ev.outputs[0]._data
         dev = ev.device
         attrs = ev.attrs
-        head = (ev.index, ev.phase, ev.name, ev.scope, loc,
-                attrs if attrs else None, ev.forward_index,
-                _dev_ids.get(id(dev)) if id(dev) in _dev_ids else device_id(dev),
-                ns, kernel, ev.device_time_ns, 1, out.nbytes + 112, None, out)
-        try:                                # history.make_entry, inlined
-            entry = head + tuple([x._data for x in ev.inputs])
+        inputs = ev.inputs
+        entry = (ev.index, ev.phase, ev.name, ev.scope, loc,
+                 attrs if attrs else None, ev.forward_index,
+                 _dev_ids.get(id(dev)) if id(dev) in _dev_ids else device_id(dev),
+                 ns, kernel, ev.device_time_ns, out.shape, out.dtype,
+                 out.nbytes + 112, len(inputs))     # history.make_entry, inlined
+        try:
+            values = (out,) + tuple([x._data for x in inputs])
         except AttributeError:
-            entry = head + tuple(map(operand_value, ev.inputs))
-        self.history.append(entry)
+            values = (out,) + tuple(map(operand_value, inputs))
+        self.history.append(entry, values)
         t = self._timing.get(ev.name)
         if t is None:
             self._timing[ev.name] = [1, ns]
@@ -365,13 +367,13 @@ class Session:
         if _D.tapes is not self._tapes_seen_last:
             self._note_tapes()
         if self.breakpoints.after:
-            self._after_slow(ev, entry, out)
+            self._after_slow(ev, RawOp(entry, values), out)
         if self._check_before:
             self._install(True)
         else:
             now = _perf_ns()
             if now - self._last_post > RUNNING_INTERVAL_NS:
-                self._post_running(entry, now)
+                self._post_running(RawOp(entry, values), now)
 
     def _note_tapes(self):
         tapes = self._tapes_seen_last = _D.tapes
@@ -407,10 +409,9 @@ class Session:
             loc = ev.location
             if loc is not None:
                 loc = self._locs.get(loc) or self._locs.setdefault(loc, loc)
-            ins = tuple(map(operand_value, ev.inputs))
-            entry = make_entry(ev, loc, ins, (), 0, 0, 0)
-            self._cur = (ev, entry)
-            self._pause_at(ev, entry, reason, after=False)
+            raw = RawOp(*make_entry(ev, loc))
+            self._cur = (ev, raw)
+            self._pause_at(ev, raw, reason, after=False)
 
     def _mode_stop(self, ev):
         mode = self._mode

@@ -268,8 +268,8 @@ def values_of(s, op_index, slot, slice_text):
         return f"not an op index: {op_index!r}"
     raw = None
     p = s._pause
-    if p is not None and p.raw is not None and p.raw[0] == op_index:
-        raw = RawOp(p.raw)
+    if p is not None and p.raw is not None and p.raw.index == op_index:
+        raw = p.raw
     if raw is None:
         pos = s.history.find(op_index)
         if pos is None:

@@ -16,6 +16,7 @@ style); either way the scope wraps it.
 from __future__ import annotations
 
 import functools
+import weakref
 
 from core import _dispatch as _D
 from core.tensor import Variable
@@ -24,6 +25,10 @@ __all__ = ["Module", "Sequential", "ModuleList"]
 
 # modules whose call is in progress, innermost last (one model thread)
 _call_stack: list = []
+
+# key of the scope cache's entry for modules called inside a parent that
+# does not own them
+_STRANGERS = "strangers"
 
 # attributes that are the module's own bookkeeping, never walked
 _INTERNAL = frozenset({"training", "_mod_name", "_scope_cache"})
@@ -44,7 +49,12 @@ def _scoped(fn):
             if entry is not None and entry[0] is self:
                 names = entry[1]
             else:
-                names = self._scope_names(parent)
+                strangers = cache.get(_STRANGERS) if cache is not None else None
+                ref = strangers.get(id(self)) if strangers else None
+                if ref is not None and ref() is self:
+                    names = (self._mod_name or type(self).__name__.lower(),)
+                else:
+                    names = self._scope_names(parent)
         else:
             names = (self._mod_name or type(self).__name__.lower(),)
         prev = _D.scope
@@ -120,7 +130,9 @@ class Module:
         object.__setattr__(self, "_mod_name", None if value is None else str(value))
 
     def _scope_names(self, parent) -> tuple:
-        """The names this module pushes when called inside ``parent``."""
+        """The names this module pushes when called inside ``parent``: its
+        path below ``parent``, or its own name when it is not a descendant
+        (remembered, weakly, so such calls do not rewalk the tree)."""
         if parent is not None:
             cache = parent._scope_cache
             entry = cache.get(id(self)) if cache is not None else None
@@ -129,6 +141,10 @@ class Module:
                 entry = cache.get(id(self))
             if entry is not None and entry[0] is self:
                 return entry[1]
+            strangers = cache.setdefault(_STRANGERS, {})
+            if len(strangers) > 256:
+                strangers.clear()
+            strangers[id(self)] = weakref.ref(self)
         return (self.name,)
 
     def _build_scope_cache(self):

@@ -153,11 +153,30 @@ def test_module_called_outside_its_parent_uses_its_own_name():
             return stranger(x)
 
     rec = Recorder()
+    calls = Calls()
     with core.hooks.attached(rec):
-        Calls()(core.ones((1, 4)))
+        calls(core.ones((1, 4)))
+        calls(core.ones((1, 4)))             # remembered as a stranger
         outer.layers[0](core.ones((1, 4)))   # a child called directly: a root
     assert rec.events[0][2] == ("calls", "probe")
+    assert rec.events[2][2] == ("calls", "probe")
     assert rec.events[-1][2] == ("block", "norm")
+    # a stranger is remembered weakly: the parent does not keep it alive
+    import gc
+    import weakref
+
+    temp = nn.Dense(4, 4)
+    ref = weakref.ref(temp)
+
+    class UsesTemp(nn.Module):
+        def forward(self, x):
+            return temp(x)
+
+    user = UsesTemp()
+    user(core.ones((1, 4)))
+    del temp
+    gc.collect()
+    assert ref() is None and user._scope_cache is not None
 
 
 def test_module_without_forward_says_so():

@@ -316,7 +316,7 @@ class WorkbenchApp(App[int]):
     # -- UI -> session ----------------------------------------------------
     def send(self, text: str) -> None:
         """Echo a command in the console and hand it to the session (or handle it here)."""
-        text = text.strip()
+        text = text.strip().lstrip(":").strip()      # a vim habit: ":step"
         if not text:
             return
         log = self.query_one(OutputLog)

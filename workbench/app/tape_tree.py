@@ -44,6 +44,7 @@ class TapeTree(VirtualList):
         if processing:
             self.cursor = processing[0]
             self._scroll_to_cursor()
+            self.call_after_refresh(self._scroll_to_cursor)
         elif self.cursor >= len(rows):
             self.cursor = max(0, len(rows) - 1)
 
@@ -72,23 +73,28 @@ class TapeTree(VirtualList):
             node = tree
             for name in e.scope:
                 node = node.child(name)
-            node.leaves.append(e)
+            node.items.append(("leaf", e))
+            node.n += 1
         self._emit(rows, tree, key, 1, processing)
 
     def _emit(self, rows, node, key, depth, processing) -> None:
-        """Rows of a scope node: its entries, then its sub-scopes (first-seen order)."""
-        for e in node.leaves:
-            active = processing is not None and e.index == processing
-            leaf = Text()
-            leaf.append("◀ " if active else "", style="bold magenta")
-            leaf.append(f"#{e.index} ", style="dim")
-            leaf.append(e.name, style="bold magenta" if active else "")
-            if e.out_shape is not None:
-                leaf.append(f" {fmt_shape(e.out_shape)}", style="cyan")
-            rows.append((depth, ("processing",) if active else None, leaf, False))
-        for name, child in node.children.items():
-            sub = key + (name,)
-            label = Text(name, style="bold blue")
+        """Rows of a scope node in recording order: entries and sub-scope groups
+        (a sub-scope appears where its first entry was recorded)."""
+        for kind, item in node.items:
+            if kind == "leaf":
+                e = item
+                active = processing is not None and e.index == processing
+                leaf = Text()
+                leaf.append("◀ " if active else "", style="bold magenta")
+                leaf.append(f"#{e.index} ", style="dim")
+                leaf.append(e.name, style="bold magenta" if active else "")
+                if e.out_shape is not None:
+                    leaf.append(f" {fmt_shape(e.out_shape)}", style="cyan")
+                rows.append((depth, ("processing",) if active else None, leaf, False))
+                continue
+            child = node.children[item]
+            sub = key + (item,)
+            label = Text(item, style="bold blue")
             label.append(f" {child.count()}", style="dim")
             if self._group(rows, depth, sub, label):
                 self._emit(rows, child, sub, depth + 1, processing)
@@ -132,18 +138,20 @@ class TapeTree(VirtualList):
 
 
 class _Node:
-    """A scope in the tape tree: entries recorded directly in it, sub-scopes."""
+    """A scope in the tape tree: entries and sub-scopes in recording order."""
 
-    __slots__ = ("children", "leaves")
+    __slots__ = ("children", "items", "n")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node] = {}
-        self.leaves: list = []
+        self.items: list = []          # ("leaf", entry) | ("node", name)
+        self.n = 0
 
     def child(self, name: str) -> "_Node":
         if name not in self.children:
             self.children[name] = _Node()
+            self.items.append(("node", name))
         return self.children[name]
 
     def count(self) -> int:
-        return len(self.leaves) + sum(c.count() for c in self.children.values())
+        return self.n + sum(c.count() for c in self.children.values())
