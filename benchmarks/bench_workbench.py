@@ -1,6 +1,6 @@
 """Workbench UI benchmark: prints one table.
 
-    python benchmarks/bench_workbench.py [--steps 60] [--mlp-steps 400] [--ops 1000000]
+    python benchmarks/bench_workbench.py [--steps 60] [--mlp-steps 1500] [--ops 1000000]
 
 1. step latency: `s` pressed -> the new pause drawn, in a headless app at
    120x40 over a real Session on the MLP sample (p50/p95 over --steps steps);
@@ -31,7 +31,6 @@ import tracemalloc
 from contextlib import redirect_stdout
 from types import SimpleNamespace
 
-import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -139,21 +138,24 @@ def plain_run(mlp_steps: int) -> float:
 
 
 def session_run(mlp_steps: int) -> float:
-    """The MLP under the Session alone (no UI), running free."""
-    session = Session(MLP, ("--steps", str(mlp_steps)), break_at_first_op=False)
+    """The MLP under the Session alone (no UI): paused at the first op, then `c`."""
+    session = Session(MLP, ("--steps", str(mlp_steps)))
     session.subscribe(lambda ev: None)
-    t0 = time.perf_counter()
     session.start()
+    session.wait_for_prompt(60)
+    t0 = time.perf_counter()
+    session.send("continue")
     session.join(600)
     return time.perf_counter() - t0
 
 
 async def ui_run(mlp_steps: int):
-    session = Session(MLP, ("--steps", str(mlp_steps)), break_at_first_op=False)
-    app = WorkbenchApp(session, start_session=False)
+    session = Session(MLP, ("--steps", str(mlp_steps)))
+    app = WorkbenchApp(session)
     async with app.run_test(size=SIZE):
+        await _wait(lambda: app.pauses >= 1, timeout=60, tick=0.01)
         t0 = time.perf_counter()
-        session.start()
+        app.send("continue")                      # as pressing `c`
         await _wait(lambda: session.finished, timeout=600, tick=0.01)
         elapsed = time.perf_counter() - t0
         await _wait(lambda: app.state == "finished", timeout=10, tick=0.01)
@@ -209,6 +211,30 @@ class _HistorySession:
         return True
 
 
+async def _open(session, n):
+    """Open the app on the session; returns (seconds to the first drawn pause, app)."""
+    t0 = time.perf_counter()
+    app = WorkbenchApp(session)
+    out = {}
+    async with app.run_test(size=SIZE) as pilot:
+        await _wait(lambda: app.pauses >= 1, timeout=120)
+        await pilot.pause()
+        out["open_s"] = time.perf_counter() - t0
+        op_list = app.query_one(OpList)
+        assert len(op_list.source) == n and op_list.cursor == n - 1
+        t0 = time.perf_counter()
+        await pilot.press("home")
+        await pilot.pause()
+        out["jump_s"] = time.perf_counter() - t0
+        expected = len(session.history.filter(name="relu"))
+        t0 = time.perf_counter()
+        app.apply_filter({"name": "relu"})
+        await _wait(lambda: len(op_list.source) == expected, timeout=120)
+        await pilot.pause()
+        out["filter_s"] = time.perf_counter() - t0
+    return out
+
+
 async def open_big_history(n: int):
     gc.collect()
     rss0 = rss_mb()
@@ -216,31 +242,14 @@ async def open_big_history(n: int):
     session = _HistorySession(n)
     build_s = time.perf_counter() - t0
     rss1 = rss_mb()
-    tracemalloc.start()
-    t0 = time.perf_counter()
-    app = WorkbenchApp(session)
-    async with app.run_test(size=SIZE) as pilot:
-        await _wait(lambda: app.pauses >= 1, timeout=120)
-        await pilot.pause()
-        open_s = time.perf_counter() - t0
-        op_list = app.query_one(OpList)
-        assert len(op_list.source) == n and op_list.cursor == n - 1
-        _, peak = tracemalloc.get_traced_memory()
-        tracemalloc.stop()
-        rss2 = rss_mb()
-        t0 = time.perf_counter()
-        await pilot.press("home")
-        await pilot.pause()
-        jump_s = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        app.apply_filter({"name": "relu"})
-        await _wait(lambda: len(op_list.source) == n // 6 + (1 if n % 6 > 2 else 0)
-                    or len(op_list.source) < n, timeout=120)
-        await pilot.pause()
-        filter_s = time.perf_counter() - t0
-    return dict(build_s=build_s, history_mb=rss1 - rss0, open_s=open_s,
-                open_peak_mb=peak / 2**20, app_rss_mb=rss2 - rss1, jump_s=jump_s,
-                filter_s=filter_s)
+    out = await _open(session, n)                 # timed run
+    rss2 = rss_mb()
+    tracemalloc.start()                           # a second run for allocations
+    await _open(session, n)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return dict(build_s=build_s, history_mb=rss1 - rss0, open_peak_mb=peak / 2**20,
+                app_rss_mb=rss2 - rss1, **out)
 
 
 def pct(xs, p):
@@ -264,7 +273,7 @@ def _main() -> int:
     streams = (sys.stdout, sys.stderr)
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--steps", type=int, default=60)
-    ap.add_argument("--mlp-steps", type=int, default=400)
+    ap.add_argument("--mlp-steps", type=int, default=1500)
     ap.add_argument("--ops", type=int, default=1_000_000)
     args = ap.parse_args()
     os.environ.setdefault("CORE_DEVICE", "cpu")
@@ -291,7 +300,8 @@ def _main() -> int:
         uis.append(elapsed)
     plain, ui, sess = min(plains), min(uis), min(sessions)
     rows.append((f"MLP {args.mlp_steps} steps plain (best of 3)", f"{plain:.2f} s", ""))
-    rows.append(("MLP under the session alone, no UI", f"{sess:.2f} s", ""))
+    rows.append(("MLP under the session alone, no UI (`c` from the first op)",
+                 f"{sess:.2f} s", ""))
     rows.append((f"MLP under session + UI, running free ({ops} ops, {draws} redraws)",
                  f"{ui:.2f} s", ""))
     rows.append(("continue-mode slowdown (session + UI vs plain)", f"{ui / plain:.2f}x",

@@ -1,11 +1,15 @@
 """Collection: the op hook, step windows, always-on counters.
 
-The per-op hook is deliberately lean: ``after_op`` appends one tuple of raw
-fields to a list (no strings, no records).  Frozen :class:`OpRecord` s are
-built lazily once, after :meth:`Profiler.stop`.  GPU time is read only from
-device timer events (CUDA events on the current stream, or the simulated
-GPU's), resolved after a single synchronize per device at stop, never per
-op unless ``sync=True``.
+The per-op hook is deliberately lean: ``after_op`` extends two flat lists
+with raw fields (one C ``attrgetter`` call for the event's fields, then the
+output's and operands' shapes; no strings, no records, no per-op
+containers the garbage collector would keep tracking, nothing of the op
+held).  Frozen :class:`OpRecord` s are built lazily once, after
+:meth:`Profiler.stop`.  GPU time is read only from device timer events
+(CUDA events on the current stream, or the simulated GPU's): finished ones
+at each ``step()`` without a synchronize, the rest after a single
+synchronize per device at stop; never a synchronize per op unless
+``sync=True``.
 """
 
 from __future__ import annotations

@@ -5,8 +5,10 @@ which works without CAP_SYS_PTRACE; the child runs the script under our
 :class:`~profilers.Profiler` and writes its records to a temporary JSON.
 The ``raw`` output (``func (file:line);... count`` per stack) is joined to
 the op records by the user's call site: a sample whose stack is inside the
-engine (``core/``) is time in an op, any other sample inside the user's
-code is Python time outside ops, charged to the innermost user frame.
+engine's dispatch (``core/_dispatch.py``) is time in an op; any other
+sample inside the user's code (the engine's own Python outside ops, such
+as tape bookkeeping, included) is time outside ops, charged to the
+innermost user frame.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>.*):(?P<line>\d+)\)$")
 _HERE = os.path.dirname(os.path.abspath(__file__)) + os.sep
 _ROOT = os.path.dirname(_HERE.rstrip(os.sep)) + os.sep
 _CORE = os.path.dirname(os.path.abspath(_core.__file__)) + os.sep
+_DISPATCH = os.path.join(_CORE, "_dispatch.py")
 _SYS_DIRS = tuple(sorted({os.path.abspath(p) + os.sep for p in (
     sysconfig.get_paths().get("stdlib", ""), sysconfig.get_paths().get("purelib", ""),
     sysconfig.get_paths().get("platlib", ""), sys.base_prefix + os.sep + "lib")
@@ -60,10 +63,13 @@ def parse_raw(text: str) -> tuple:
 
 
 def _kind(file: str) -> str:
-    """'core', 'profiler', 'system' or 'user' for a frame's file."""
+    """'dispatch' (the op choke point), 'core' (the rest of the engine),
+    'profiler', 'system' or 'user' for a frame's file."""
     if not file or file.startswith("<"):
         return "system"
     f = os.path.abspath(file) if os.path.isabs(file) else file
+    if f == _DISPATCH:
+        return "dispatch"
     if f.startswith(_CORE):
         return "core"
     if f.startswith(_HERE):
@@ -94,7 +100,7 @@ def join(run, data: PySpyData, top: int = 10) -> dict:
         func, file, line = s.frames[ui]
         key = (os.path.abspath(file), line)
         entry = lines.setdefault(key, {"function": func, "in_op": 0, "outside": 0})
-        if "core" in kinds[ui + 1:]:
+        if "dispatch" in kinds[ui + 1:]:   # inside an op (kernel or dispatch)
             in_op += s.count
             entry["in_op"] += s.count
         elif "profiler" in kinds[ui + 1:]:

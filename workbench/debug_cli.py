@@ -57,6 +57,12 @@ def debug_main(argv) -> int:
     if not os.path.isfile(script):
         print(f"workbench debug: no such script: {script}", file=sys.stderr)
         return 2
+    try:
+        with open(script, "rb") as f:
+            compile(f.read(), script, "exec")
+    except (SyntaxError, ValueError) as e:
+        print(f"workbench debug: cannot compile {script}: {e}", file=sys.stderr)
+        return 1
     from workbench.history import History
     history = History(capacity=opts["history"]) if opts["history"] else None
     if opts["batch"]:

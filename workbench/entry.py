@@ -40,7 +40,7 @@ _active = None          # the attached trace session (one per process)
 ui_runner = None        # tests: a callable(app) that drives the app headless
 
 
-def set_trace(*, header: str | None = None, break_now: bool = True):
+def set_trace(*, header: str | None = None):
     """Attach the debugger to this thread; the UI opens before the next op.
 
     Calling it again while attached re-arms the pause (like pdb's set_trace).

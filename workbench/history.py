@@ -237,6 +237,19 @@ class History:
         if len(ring) > self.capacity + self._slack:
             self._trim()
 
+    def extend(self, entries, values):
+        """Add several ops at once (``entries``/``values`` aligned lists)."""
+        ring = self._ring
+        ring.extend(entries)
+        self._vals.extend(values)
+        self.total += len(entries)
+        self._kept_bytes += sum(map(_nbytes, entries))
+        if self._kept_bytes > self.budget or \
+                len(ring) - self._kept_from > self.max_kept:
+            self._evict()
+        if len(ring) > self.capacity + self._slack:
+            self._trim()
+
     def _evict(self):
         """Drop values from the oldest kept ops, a chunk at a time, until
         under 90% of both limits (the newest op always keeps its values)."""

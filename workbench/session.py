@@ -12,6 +12,21 @@ Deviations from / additions to notes/session-api.md (all additive):
 - Extra commands: ``pause`` (stop at the next op while running free),
   ``b``/``break`` with no argument lists breakpoints, ``help``.
 - ``w PATH``: ``w`` with three arguments is ``save``; bare ``w`` is where.
+- ``TapeInfo.active``: False for a tape that left its ``with`` block but
+  still holds entries (its ``gradient()`` is what runs during backward).
+- ``TapeView.gradients`` lists leaf tensors with a ``.grad`` found in the
+  user's frames (locals, lists/dicts of tensors, objects with
+  ``trainable_variables``) and watched by tapes: the ``backward()`` path.
+  Gradients returned by ``tape.gradient()`` live only in the user's
+  variables and are not listed (evaluate them with ``p``).
+- ``OpRecord.inputs`` of an op whose values were dropped are the string
+  ``"values not kept"``; its output is a shape-only TensorSummary.
+- ``Paused.ops_run`` / ``Finished.ops_run`` count completed ops.
+- While running free the history lags the script by at most 64 ops or
+  50 ms (entries are built a batch at a time); it is complete at every
+  pause and at the end.
+- ``session.kill(timeout)``: quit, and if the script runs no ops (a
+  pure-Python loop, a sleep), raise QuitSession in its thread.
 - ``session.wait_for_prompt(timeout)``: block until the session is paused
   and has no queued command (True), or the script finished / timeout
   (False).  A front end that reads commands one at a time (``--batch``,
@@ -71,10 +86,10 @@ from workbench.history import (
 )
 from workbench.history import _device_ids as _dev_ids
 from workbench.records import (
-    CommandResult, Finished, Output, Paused, PostMortem, Running,
+    CommandResult, Finished, Paused, PostMortem, Running,
 )
 from workbench.session_support import (
-    OutputCapture, build_frames, format_where, gradients_of, nbytes_of,
+    OutputCapture, build_frames, gradients_of,
     safe_repr, tape_view, timing_rows,
 )
 
@@ -82,6 +97,7 @@ _get_ident = threading.get_ident
 _perf_ns = time.perf_counter_ns
 
 RUNNING_INTERVAL_NS = 50_000_000        # at most ~20 Running events a second
+BATCH = 64                              # ops queued before entries are built
 _SESSION_FILE = os.path.abspath(__file__)
 
 # step modes
@@ -108,7 +124,8 @@ class _Hook:
         self.after_op = session._after_op
 
     def __repr__(self):
-        return f"<workbench session hook {'before+after' if hasattr(self, 'before_op') else 'after'}>"
+        kind = "before+after" if hasattr(self, "before_op") else "after"
+        return f"<workbench session hook {kind}>"
 
 
 class _Pause:
@@ -168,6 +185,7 @@ class Session:
         self._locs = {}
         self._handle = None
         self._full = None
+        self._batch = []
         self._hook_full = _Hook(self, True)
         self._hook_after = _Hook(self, False)
         self._tapes_seen_last = ()
@@ -283,6 +301,7 @@ class Session:
                 pass
         finally:
             self._uninstall()
+            self._flush()
             if self._capture is not None:
                 self._capture.flush()
                 self._capture.uninstall()
@@ -330,50 +349,84 @@ class Session:
             self._install(False)
 
     def _after_op(self, ev):
+        """Queue the op; entries are built a batch at a time (``_flush``)."""
         if _get_ident() != self._tid or self._pause is not None:
             return
-        self.ops_run += 1
-        kernel = ev.kernel_end_ns - ev.kernel_start_ns
-        if self._cur[0] is ev:              # paused before: not the op's time
-            self._cur = (None, None)
-            ns = kernel
-        else:
-            ns = ev.end_ns - ev.start_ns
-        loc = ev.location
-        if loc is not None:
-            loc = self._locs.get(loc) or self._locs.setdefault(loc, loc)
-        out = ev.outputs[0]._data
-        dev = ev.device
-        attrs = ev.attrs
-        inputs = ev.inputs
-        entry = (ev.index, ev.phase, ev.name, ev.scope, loc,
-                 attrs if attrs else None, ev.forward_index,
-                 _dev_ids.get(id(dev)) if id(dev) in _dev_ids else device_id(dev),
-                 ns, kernel, ev.device_time_ns, out.shape, out.dtype,
-                 out.nbytes + 112, len(inputs))     # history.make_entry, inlined
-        try:
-            values = (out,) + tuple([x._data for x in inputs])
-        except AttributeError:
-            values = (out,) + tuple(map(operand_value, inputs))
-        self.history.append(entry, values)
-        t = self._timing.get(ev.name)
-        if t is None:
-            self._timing[ev.name] = [1, ns]
-        else:
-            t[0] += 1
-            t[1] += ns
-        if loc is not None:
-            self._op_lines.add(loc)
+        batch = self._batch
+        batch.append(ev)
         if _D.tapes is not self._tapes_seen_last:
             self._note_tapes()
         if self.breakpoints.after:
-            self._after_slow(ev, RawOp(entry, values), out)
-        if self._check_before:
+            raw = self._flush()
+            self._after_slow(ev, raw, ev.outputs[0]._data)
+        elif self._check_before or self._pending:
+            self._check_before = True           # (a send() may race _recheck)
+            self._flush()
             self._install(True)
+        elif len(batch) >= BATCH:
+            self._flush()
         else:
             now = _perf_ns()
             if now - self._last_post > RUNNING_INTERVAL_NS:
-                self._post_running(RawOp(entry, values), now)
+                self._flush()
+
+    def _flush(self):
+        """Turn queued op events into history entries (worker thread).
+
+        Returns a RawOp of the last one.  Doing this per batch rather than
+        per op keeps the hook short while the script runs free.
+        """
+        batch = self._batch
+        if not batch:
+            return None
+        self._batch = []
+        locs, timing, op_lines = self._locs, self._timing, self._op_lines
+        cur = self._cur[0]
+        entries = []
+        values = []
+        add_e, add_v = entries.append, values.append
+        for ev in batch:
+            kernel = ev.kernel_end_ns - ev.kernel_start_ns
+            ns = kernel if ev is cur else ev.end_ns - ev.start_ns
+            loc = ev.location
+            if loc is not None:
+                seen = locs.get(loc)
+                if seen is None:
+                    locs[loc] = seen = loc
+                    op_lines.add(loc)
+                loc = seen
+            out = ev.outputs[0]._data
+            dev = ev.device
+            attrs = ev.attrs
+            inputs = ev.inputs
+            name = ev.name
+            add_e((ev.index, ev.phase, name, ev.scope, loc,
+                   attrs if attrs else None, ev.forward_index,
+                   _dev_ids.get(id(dev)) if id(dev) in _dev_ids
+                   else device_id(dev),
+                   ns, kernel, ev.device_time_ns, out.shape, out.dtype,
+                   out.nbytes + 112, len(inputs)))  # history.make_entry, inlined
+            try:
+                add_v((out,) + tuple([x._data for x in inputs]))
+            except AttributeError:
+                add_v((out,) + tuple(map(operand_value, inputs)))
+            t = timing.get(name)
+            if t is None:
+                timing[name] = [1, ns]
+            else:
+                t[0] += 1
+                t[1] += ns
+        if cur is not None:
+            self._cur = (None, None)
+        if not self._q.empty():             # a command whose flag was lost
+            self._pending = self._check_before = True
+        self.ops_run += len(batch)
+        self.history.extend(entries, values)
+        raw = RawOp(entries[-1], values[-1])
+        now = _perf_ns()
+        if now - self._last_post > RUNNING_INTERVAL_NS and not self._check_before:
+            self._post_running(raw, now)
+        return raw
 
     def _note_tapes(self):
         tapes = self._tapes_seen_last = _D.tapes
@@ -511,6 +564,7 @@ class Session:
                            timing_rows(self._timing)))
 
     def _pause_at(self, ev, raw, reason, after):
+        self._flush()
         frames = _user_frames(_op_user_frame(), self._code)
         self._pause = _Pause(ev, raw, reason, after, frames)
         if frames:
@@ -582,7 +636,7 @@ class Session:
                 pass                # continue/finish/until while running
             else:
                 self._command(item)
-        self._pending = False
+        self._pending = not self._q.empty()
         self._recheck()
 
     def _on_worker(self, fn, timeout=10.0):
@@ -657,6 +711,7 @@ class Session:
         return values_of(self, op_index, slot, slice_text)
 
     def _post_mortem(self, exc):
+        self._flush()
         tb = exc.__traceback__
         frames = []
         while tb is not None:
@@ -704,16 +759,6 @@ def _find_in_stack(target):
     return False, None
 
 
-def _descends(f, ancestor) -> bool:
-    """True when ``ancestor`` is on ``f``'s call chain (f itself excluded)."""
-    f = f.f_back if f is not None else None
-    while f is not None:
-        if f is ancestor:
-            return True
-        f = f.f_back
-    return False
-
-
 def _user_frames(f, top_code):
     """User frames from the script's module frame down to ``f``."""
     frames = []
@@ -749,4 +794,4 @@ def _exit_code(e: SystemExit) -> int:
     return 1
 
 
-__all__ = ["Session", "QuitSession", "nbytes_of", "format_where"]
+__all__ = ["Session", "QuitSession"]

@@ -14,7 +14,6 @@ import os
 import numpy as np
 
 from workbench import breakpoints as _bp
-from workbench.history import RawOp
 from workbench.records import PostMortem
 from workbench.session_support import build_frames, format_where
 from workbench.summary import to_host
@@ -180,6 +179,7 @@ def run_command(s, line) -> bool:
                     path = save_npy(parts[2], v)
                     res(line, f"saved {v.shape} {v.dtype} to {path}")
         elif cmd == "pause":
+            s._interrupt = False
             res(line, "already paused")
         elif cmd == "help":
             res(line, HELP)

@@ -99,7 +99,7 @@ def test_step_forward_then_into_backward(tiny):
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.pauses >= 1, "the first pause")
             assert app.paused.op.name == "matmul"
-            assert "before #1 matmul" in status_text(app)
+            assert f"before #{app.paused.op.index} matmul" in status_text(app)
             assert app.query_one("#source").position[1] == 6        # h = x @ w
             names = [app.paused.op.name]
             while app.paused.op.phase != "backward":
@@ -191,6 +191,11 @@ def test_select_an_earlier_op_and_slice_its_input(tiny):
             await wait_for(pilot, lambda: insp.values is not None and insp.values.shape == (2, 2),
                            "the sliced values")
             np.testing.assert_allclose(insp.values, x[1:3, ::2])
+            # w PATH saves the inspected tensor (the whole operand) to .npy
+            target = os.path.join(os.path.dirname(tiny), "x_in0.npy")
+            app.send(f"w {target}")
+            await wait_for(pilot, lambda: os.path.exists(target), "the saved file")
+            np.testing.assert_allclose(np.load(target, allow_pickle=False), x)
             await pilot.press("escape")
             app.set_focus(None)
             await pilot.press("v")
@@ -351,3 +356,41 @@ def test_module_imports_are_lazy():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert out.stdout.strip() == "False", out.stderr
+
+
+def test_a_huge_slice_is_reduced_off_the_ui_thread():
+    """A 6-million-element slice: heatmap and histogram are drawn from reduced
+    views prepared in the fetch worker, NaN still visible."""
+    big = np.zeros((2000, 3000), dtype=np.float32)
+    big[1000, 1500] = np.nan
+
+    async def body():
+        session = FakeSession(values=big)
+        app = WorkbenchApp(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            insp = app.query_one(Inspector)
+            await wait_for(pilot, lambda: insp.values is not None, "the values")
+            heat, hist = insp._views
+            assert heat.shape == (96, 256) and np.isnan(heat).sum() == 1
+            assert hist.size <= (1 << 20)
+            assert insp.values.shape == (2000, 3000)
+            for mode in ("heatmap", "histogram", "values"):
+                insp.mode = mode
+                await pilot.pause()
+            assert app.is_running and insp.mode == "values"
+    run(body())
+
+
+def test_a_script_that_cannot_compile_is_reported_not_a_crash(tmp_path):
+    p = tmp_path / "broken.py"
+    p.write_text("def f(:\n    pass\n")
+
+    async def body():
+        session = Session(str(p))
+        app = WorkbenchApp(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: "SyntaxError" in console_text(app), "the error")
+            assert "CANNOT START" in status_text(app)
+            await pilot.press("q")
+        assert app.return_value == 1
+    run(body())

@@ -481,3 +481,58 @@ def test_unknown_command_and_help(drive):
 def test_script_not_found():
     with pytest.raises(FileNotFoundError):
         Session(script("no_such_script.py")).start()
+
+
+def test_gradients_after_backward_and_timings(drive):
+    d = drive("tiny_mlp.py", ["1"])
+    d.cmd("b tiny_mlp.py:34")               # after loss.backward()
+    d.cmd("c")
+    p = d.paused()
+    grads = {name: (shape, norm) for name, shape, norm in p.tape.gradients}
+    assert set(grads) == {"w1", "b1", "w2", "b2"}
+    assert grads["w1"][0] == (4, 16) and grads["w1"][1] > 0
+    w1_grad_norm = float(d.result(
+        "p float((params[0].grad * params[0].grad).sum().item() ** 0.5)").text)
+    assert grads["w1"][1] == pytest.approx(w1_grad_norm, rel=1e-5)
+    rows = {r.name: r for r in p.timings}
+    assert rows["matmul"].calls >= 4 and rows["matmul"].total_ns > 0
+    assert sum(r.share for r in p.timings) == pytest.approx(1.0)
+    assert (script("tiny_mlp.py"), 9) in p.op_lines
+
+
+def test_condition_command_changes_a_breakpoint(drive):
+    d = drive("many_ops.py", ["1000"])
+    d.cmd("b add")
+    r = d.result("condition 1 float(out[0]) == 7.0")
+    assert r.ok and "if float(out[0]) == 7.0" in r.text
+    d.cmd("c")
+    p = d.paused()
+    assert p.after and p.op.outputs[0].max == 7.0
+
+
+def test_kill_ends_a_script_that_runs_no_ops(drive):
+    d = drive("spins.py")
+    d.s.send("c")
+    assert d.s.wait_for_prompt(0.3) is False
+    assert d.s.kill(5)
+    assert d.finished().exit_code == 0
+    assert not _dispatch.hooks
+
+
+def test_running_events_are_coalesced(drive):
+    d = drive("many_ops.py", ["100000"])
+    d.cmd("c")
+    f = d.finished()
+    running = [e for e in d.events if isinstance(e, Running)]
+    assert f.ops_run >= 100_000
+    assert 1 <= len(running) < 400          # ~20/s at most, never one per op
+    counts = [e.ops_run for e in running if e.last is not None]
+    assert counts == sorted(counts)
+
+
+def test_pause_while_paused_does_not_stop_later(drive):
+    d = drive("exits.py")
+    assert d.result("pause").text == "already paused"
+    d.cmd("c")
+    assert d.finished().exit_code == 3
+    assert len(d.pauses()) == 1

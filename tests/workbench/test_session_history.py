@@ -135,10 +135,19 @@ def test_session_with_1e5_ops_history_filter_and_values():
         assert len(adds) == 50_000
         assert adds[-1].outputs[0].max == 50_000.0 and adds[-1].values_kept
         assert not adds[0].values_kept and adds[0].outputs[0].shape == (4,)
-        assert "total 50000.0" in d.output()
+        assert "total 200000.0" in d.output()
         # the last op's values are still readable after the run
-        last = h.get(-1)
+        last = adds[-1]
         assert d.s.tensor_values(last.index, "out", "0:2").tolist() == [50000.0] * 2
+        assert h.get(-1).name == "sum" and h.get(-1).outputs[0].shape == ()
         assert "not kept" in d.s.tensor_values(h.get(0).index, "out", "")
     finally:
         d.close()
+
+
+def test_summary_of_a_simulated_gpu_tensor(sim_gpu):
+    t = core.tensor(np.arange(12, dtype=np.float32).reshape(3, 4), device="gpu")
+    s = summarize(t._data, t._device)
+    assert s.device == str(t._device) and s.shape == (3, 4)
+    assert (s.min, s.max) == (0.0, 11.0)
+    assert nonfinite_kind(t._data) is None

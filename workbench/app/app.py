@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from typing import Iterable
 
+from rich.text import Text
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -38,7 +40,8 @@ from workbench.app.watches import Watches
 from workbench.records import (CommandResult, Finished, Output, Paused,
                                PostMortem, Running)
 
-RUNNING_REFRESH_S = 0.05     # at most 20 redraws a second while running free
+RUNNING_REFRESH_S = 0.05     # status line: at most 20 redraws a second while running free
+RUNNING_PANES_S = 0.5        # history and timings panes: at most 2 a second
 
 
 class WorkbenchApp(App[int]):
@@ -77,7 +80,7 @@ class WorkbenchApp(App[int]):
         session."""
         super().__init__()
         self.session = session
-        self.subscribe = subscribe
+        self.subscribe_session = subscribe
         self.initial_events = list(initial_events)
         self.resume_event = resume_event
         self.notes: list[str] = []
@@ -91,6 +94,7 @@ class WorkbenchApp(App[int]):
         self.last_result: CommandResult | None = None
         self.history_filter: dict = {}
         self._pending_running: Running | None = None
+        self._panes_drawn_at = 0.0
         self._subscribed = False
 
     # -- layout -------------------------------------------------------
@@ -136,11 +140,29 @@ class WorkbenchApp(App[int]):
             self.on_session_event(SessionEvent(ev))
         if self.resume_event is not None:
             self.set_interval(0.02, self._check_resumed)
-        if self.subscribe and not self._subscribed:
+        if self.subscribe_session and not self._subscribed:
             self.session.subscribe(self._forward_event)
             self._subscribed = True
         if self.start_session:
-            self.session.start()
+            try:
+                self.session.start()
+            except Exception as exc:       # e.g. a SyntaxError in the script
+                self._cannot_start(exc)
+                return
+            if not getattr(self.session, "break_at_first_op", True):
+                self.state = "running"
+                self.query_one(StatusBar).show(running_text(self.script, 0, None))
+
+    def _cannot_start(self, exc: Exception) -> None:
+        """The script could not start: say why, keep the UI up until q."""
+        import traceback
+        self.state = "finished"
+        self.exit_code = 1
+        text = "".join(traceback.format_exception_only(type(exc), exc)).rstrip()
+        status = Text(" ✖ CANNOT START ", style="bold white on red")
+        status.append(f" {text.splitlines()[-1]}   q quits", style="red")
+        self.query_one(StatusBar).show(status)
+        self.query_one(OutputLog).add_note(text, style="red")
 
     def _check_resumed(self) -> None:
         """Modal mode: leave once the session resumed the script."""
@@ -215,11 +237,16 @@ class WorkbenchApp(App[int]):
         if ev is None or self.state != "running":
             return
         self._pending_running = None
+        now = time.monotonic()
+        panes = now - self._panes_drawn_at >= RUNNING_PANES_S
         with self.batch_update():
             self.query_one(StatusBar).show(running_text(self.script, ev.ops_run, ev.last))
-            self.query_one(Timings).show(ev.timings)
-            if not self.history_filter:
-                self._refresh_history(current=None)
+            if panes:
+                self._panes_drawn_at = now
+                if ev.timings:
+                    self.query_one(Timings).show(ev.timings)
+                if not self.history_filter:
+                    self._refresh_history(current=None)
         self.running_draws += 1
 
     def _apply_postmortem(self, ev: PostMortem) -> None:

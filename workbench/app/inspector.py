@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.widgets import Input, Static
 
 from workbench.app.fmt import fmt_ns, is_summary, where_text
-from workbench.app.heatmap import Heatmap
+from workbench.app.heatmap import Heatmap, downsample
 from workbench.app.histogram import Histogram
 from workbench.app.slot_list import PENDING, SlotList
 from workbench.app.virtual_list import ListSource, VirtualList
@@ -90,6 +90,7 @@ class Inspector(Vertical):
         self.slot: str | None = None
         self.values: np.ndarray | None = None
         self.values_error = ""
+        self._views = None
         self.fetches = 0            # completed fetches (tests poll this)
 
     def compose(self):
@@ -177,9 +178,15 @@ class Inspector(Vertical):
                 result = self.provider(op_index, slot, slice_text)
             except Exception as exc:   # a provider bug must not kill the UI
                 result = f"{type(exc).__name__}: {exc}"
-        self.app.call_from_thread(self._got_values, op_index, slot, slice_text, result)
+        views = None
+        if not isinstance(result, str):
+            try:
+                views = reduced_views(np.asarray(result))
+            except Exception as exc:
+                result = f"cannot show these values: {type(exc).__name__}: {exc}"
+        self.app.call_from_thread(self._got_values, op_index, slot, slice_text, result, views)
 
-    def _got_values(self, op_index, slot, slice_text, result) -> None:
+    def _got_values(self, op_index, slot, slice_text, result, views=None) -> None:
         """Store fetched values (or the error) and redraw the view."""
         self.fetches += 1
         if self.record is None or self.record.index != op_index or self.slot != slot:
@@ -188,6 +195,7 @@ class Inspector(Vertical):
             self.values, self.values_error = None, result
         else:
             self.values, self.values_error = np.asarray(result), ""
+            self._views = views
         self._redraw()
 
     # -- view ---------------------------------------------------------
@@ -221,10 +229,11 @@ class Inspector(Vertical):
         head = Text(f"{self.slot}[{self.query_one('#slice', Input).value}] -> "
                     f"{a.shape} {a.dtype}", style="dim", no_wrap=True, overflow="ellipsis")
         room = max(3, self.query_one("#view", Static).size.height - 1)
+        heat, hist = self._views or reduced_views(a)
         if self.mode == "heatmap":
-            body = Heatmap(_squeeze_2d(a), max_height=room)
+            body = Heatmap(heat, max_height=room)
         elif self.mode == "histogram":
-            body = Histogram(a, max_height=room)
+            body = Histogram(hist, max_height=room)
         else:
             body = values_text(a, self.size.width or 80)
         self._set_view(Group(head, body))
@@ -248,6 +257,27 @@ class Inspector(Vertical):
                 text = text[1:-1]
                 event.input.value = text
             self.fetch(self.record.index, self.slot, text)
+
+
+HEAT_MAX = (96, 256)         # a heatmap never needs more cells than this
+HIST_MAX = 1 << 20           # a histogram of a strided sample beyond this
+
+
+def reduced_views(a: np.ndarray):
+    """(heatmap array, histogram array) small enough to draw on the UI thread.
+
+    Runs in the fetch worker: a huge slice is block-averaged (NaN/Inf kept
+    visible) and sampled here, so drawing never freezes the UI.
+    """
+    heat = _squeeze_2d(a)
+    if heat.ndim == 2 and np.issubdtype(heat.dtype, np.number) and \
+            not np.iscomplexobj(heat) and \
+            (heat.shape[0] > HEAT_MAX[0] or heat.shape[1] > HEAT_MAX[1]):
+        heat = downsample(heat, *HEAT_MAX)
+    hist = a
+    if a.size > HIST_MAX:
+        hist = a.ravel()[:: -(-a.size // HIST_MAX)]
+    return heat, hist
 
 
 def _squeeze_2d(a: np.ndarray) -> np.ndarray:

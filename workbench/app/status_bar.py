@@ -9,7 +9,7 @@ from workbench.app.fmt import short_path, where_text
 
 
 def paused_text(script: str, ev) -> Text:
-    """' workbench  mlp.py  paused before #1284 matmul (forward) at mlp.py:41 in f  scope  [reason]'."""
+    """' ⏸ PAUSED  mlp.py before #1284 matmul (forward) at mlp.py:41 in f  scope  [reason]'."""
     op = ev.op
     t = Text(no_wrap=True, overflow="ellipsis")
     t.append(" ⏸ PAUSED ", style="bold black on yellow")
@@ -43,7 +43,7 @@ def finished_text(script: str, exit_code: int, ops_run: int) -> Text:
     style = "bold black on cyan" if exit_code == 0 else "bold white on red"
     t.append(" ■ FINISHED ", style=style)
     t.append(f" {short_path(script)} exit code {exit_code}  {ops_run} ops", style="bold")
-    t.append("   q: quit  R: restart", style="dim")
+    t.append("   the panes stay for a look around; q quits", style="dim")
     return t
 
 

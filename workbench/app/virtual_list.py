@@ -121,8 +121,12 @@ class VirtualList(ScrollView, can_focus=True):
         """Rows start..start+n, served from a small cache around the view."""
         if self._cache_start < 0 or start < self._cache_start or \
                 start + n > self._cache_start + len(self._cache):
-            self._cache_start = max(0, start - 16)
-            self._cache = list(self.source.window(self._cache_start, n + 64))
+            # fetch about one screen: rows may be built on demand (op records
+            # summarize their tensors), and a live source invalidates the cache
+            # at every redraw, so a wide margin would be paid again and again
+            page = max(n, self.size.height)
+            self._cache_start = max(0, start - 2)
+            self._cache = list(self.source.window(self._cache_start, page + 4))
         off = start - self._cache_start
         return self._cache[off:off + n]
 
