@@ -78,13 +78,13 @@ import time
 import traceback
 import types
 import weakref
+from operator import attrgetter
 
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
 from workbench.history import (
     History, RawOp, device_id, make_entry, operand_value, raw_to_record,
 )
-from workbench.history import _device_ids as _dev_ids
 from workbench.records import (
     CommandResult, Finished, Paused, PostMortem, Running,
 )
@@ -98,6 +98,10 @@ _perf_ns = time.perf_counter_ns
 
 RUNNING_INTERVAL_NS = 50_000_000        # at most ~20 Running events a second
 BATCH = 64                              # ops queued before entries are built
+_EV_FIELDS = attrgetter(
+    "index", "phase", "name", "scope", "location", "attrs", "forward_index",
+    "start_ns", "end_ns", "kernel_start_ns", "kernel_end_ns",
+    "device_time_ns", "device", "outputs", "inputs")
 _SESSION_FILE = os.path.abspath(__file__)
 
 # step modes
@@ -385,26 +389,22 @@ class Session:
         entries = []
         values = []
         add_e, add_v = entries.append, values.append
-        for ev in batch:
-            kernel = ev.kernel_end_ns - ev.kernel_start_ns
-            ns = kernel if ev is cur else ev.end_ns - ev.start_ns
-            loc = ev.location
+        last_dev = last_id = None
+        for ev, (index, phase, name, scope, loc, attrs, fwd, t0, t1, k0, k1,
+                 dns, dev, outs, inputs) in zip(batch, map(_EV_FIELDS, batch)):
+            kernel = k1 - k0
+            ns = kernel if ev is cur else t1 - t0
             if loc is not None:
                 seen = locs.get(loc)
                 if seen is None:
                     locs[loc] = seen = loc
                     op_lines.add(loc)
                 loc = seen
-            out = ev.outputs[0]._data
-            dev = ev.device
-            attrs = ev.attrs
-            inputs = ev.inputs
-            name = ev.name
-            add_e((ev.index, ev.phase, name, ev.scope, loc,
-                   attrs if attrs else None, ev.forward_index,
-                   _dev_ids.get(id(dev)) if id(dev) in _dev_ids
-                   else device_id(dev),
-                   ns, kernel, ev.device_time_ns, out.shape, out.dtype,
+            if dev is not last_dev:
+                last_dev, last_id = dev, device_id(dev)
+            out = outs[0]._data
+            add_e((index, phase, name, scope, loc, attrs if attrs else None,
+                   fwd, last_id, ns, kernel, dns, out.shape, out.dtype,
                    out.nbytes + 112, len(inputs)))  # history.make_entry, inlined
             try:
                 add_v((out,) + tuple([x._data for x in inputs]))
@@ -675,7 +675,7 @@ class Session:
             self._mode_arg = (f, f.f_lineno, f.f_lasti, p.callee)
         self._recheck()
         self._last_post = _perf_ns()
-        self._post(Running(self.ops_run, None, ()))
+        self._post(Running(self.ops_run, None, timing_rows(self._timing)))
 
     def _eval_displays(self):
         out = []

@@ -120,3 +120,19 @@ def test_demo_batch_runs_the_sample_mlp():
     assert lines[0].startswith("#1 forward ") and "mlp.py:" in lines[0]
     assert lines[2].startswith("#3 forward ")
     assert lines[-1].startswith("finished: exit code 0, 2 ops")
+
+
+def test_batch_inspect_and_save_alias(tmp_path):
+    import numpy as np
+
+    path = tmp_path / "h"
+    r = wb(["debug", "--batch", "--history", "10", script("tiny_mlp.py"), "1"],
+           f"b relu\nc\ninspect 3 out 0:2, 0:2\nw 3 out {path}\n")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    i = lines.index("(2, 2) float32")
+    saved = np.load(str(path) + ".npy", allow_pickle=False)
+    assert saved.shape == (8, 16)
+    first_row = [float(v) for v in lines[i + 1].strip("[ ]").split()]
+    assert first_row == pytest.approx(saved[0, :2].tolist(), abs=1e-4)
+    assert f"saved (8, 16) float32 to {path}.npy" in lines

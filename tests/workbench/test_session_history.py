@@ -151,3 +151,39 @@ def test_summary_of_a_simulated_gpu_tensor(sim_gpu):
     assert s.device == str(t._device) and s.shape == (3, 4)
     assert (s.min, s.max) == (0.0, 11.0)
     assert nonfinite_kind(t._data) is None
+
+
+def test_history_reads_from_another_thread_while_running():
+    import threading
+
+    d = Driver("many_ops.py", ["60000"], history=History(capacity=5000,
+                                                          max_kept=500))
+    errors, reads = [], [0]
+    stop = threading.Event()
+
+    def reader():
+        h = d.s.history
+        while not stop.is_set():
+            try:
+                n = len(h)
+                if n:
+                    rows = h.window(max(0, n - 20), 20)
+                    idx = [r.index for r in rows]
+                    assert idx == sorted(idx) and len(set(idx)) == len(idx)
+                    h.get(0)
+                    reads[0] += 1
+            except Exception as e:          # pragma: no cover - reported below
+                errors.append(repr(e))
+                return
+
+    t = threading.Thread(target=reader)
+    try:
+        t.start()
+        d.cmd("c")
+        assert d.finished().exit_code == 0
+    finally:
+        stop.set()
+        t.join(10)
+        d.close()
+    assert not errors and reads[0] > 0
+    assert len(d.s.history) == 5000 and d.s.history.total == d.s.ops_run
