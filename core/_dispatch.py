@@ -32,6 +32,7 @@ from core.errors import (
 )
 
 _perf_ns = time.perf_counter_ns
+_getframe = sys._getframe
 _CORE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
 # ---------------------------------------------------------------- state --
@@ -388,7 +389,8 @@ class OpEvent:
     """
 
     __slots__ = ("index", "name", "phase", "inputs", "outputs", "attrs",
-                 "device", "location", "scope", "forward_index", "start_ns",
+                 "device", "_code", "_lasti", "scope", "forward_index",
+                 "start_ns",
                  "end_ns", "kernel_start_ns", "kernel_end_ns", "op",
                  "__dict__")
     # rarely set: live in the (lazily created) instance dict
@@ -405,12 +407,37 @@ class OpEvent:
         self.outputs = None
         self.attrs = attrs if attrs is not None else {}
         self.device = device
-        self.location = location
+        self._code = None
+        self._lasti = 0
+        if location is not None:
+            self.__dict__["_loc"] = location
         self.scope = scope_
         self.forward_index = forward_index_
         self.start_ns = self.end_ns = 0
         self.kernel_start_ns = self.kernel_end_ns = 0
         self.op = REGISTRY.get(name)
+
+    @property
+    def location(self):
+        """(file, line, function) of the user's line that issued the op.
+
+        Captured as (code, instruction offset) at dispatch and turned into
+        a line on first read (cached per call site): reading ``f_lineno``
+        per op would cost more than the rest of the hooked dispatch."""
+        code = self._code
+        if code is None:
+            return self.__dict__.get("_loc")
+        return site_location(code, self._lasti)
+
+    @location.setter
+    def location(self, value):
+        self._code = None
+        self.__dict__["_loc"] = value
+
+    @property
+    def site(self):
+        """The raw (code, instruction offset) of the user's line, or None."""
+        return None if self._code is None else (self._code, self._lasti)
 
     def resolve_device_time(self, block=False):
         """Device time in ns once the GPU finished the op, else None."""
@@ -439,6 +466,25 @@ def _hook_error(fn, e, ev):
 
 _EMPTY = {}
 _engine_code = {}   # code object -> True when it lives inside core/
+
+
+_line_cache = {}    # code -> {instruction offset: (file, line, function)}
+
+
+def site_location(code, lasti):
+    """(file, line, function) for an instruction of ``code`` (cached)."""
+    d = _line_cache.get(code)
+    if d is None:
+        d = _line_cache[code] = {}
+    loc = d.get(lasti)
+    if loc is None:
+        line = code.co_firstlineno
+        for start, end, ln in code.co_lines():
+            if start <= lasti < end and ln is not None:
+                line = ln
+                break
+        loc = d[lasti] = (code.co_filename, line, code.co_name)
+    return loc
 
 
 def _location(f):
@@ -470,7 +516,20 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     ev.outputs = None
     ev.attrs = attrs if attrs is not None else _EMPTY
     ev.device = dev
-    ev.location = _location(sys._getframe(2))
+    f = _getframe(2)
+    codes = _engine_code
+    while f is not None:
+        co = f.f_code
+        inside = codes.get(co)
+        if inside is None:
+            inside = codes[co] = co.co_filename.startswith(_CORE_DIR)
+        if not inside:
+            ev._code = co
+            ev._lasti = f.f_lasti
+            break
+        f = f.f_back
+    else:
+        ev._code = None
     ev.scope = scope
     ev.forward_index = forward_index
     ev.start_ns = t0
