@@ -179,7 +179,7 @@ def main(argv=None):
         print()
     print("targets: ratio <= 1.05x on the MLP step; +µs/op <= 1.0 for tiny ops; "
           "est/meas within 0.70..1.30")
-    print(f"ops per step: " + ", ".join(f"{r[0]}: {r[2]:.0f}" for r in rows[:-1]))
+    print("ops per step: " + ", ".join(f"{r[0]}: {r[2]:.0f}" for r in rows[:-1]))
     print("+µs/op = (profiled - off) / ops; hook+µs = (profiled - empty hook) / "
           "ops, the profiler's own part above the engine's hooked-dispatch "
           "floor; est = the report's calibrated per-op overhead")

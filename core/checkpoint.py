@@ -28,12 +28,12 @@ import io
 import json
 import math
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from core.errors import CheckpointError
+from core.fileio import atomic_write
 from core.tensor import Variable
 
 __all__ = ["Checkpoint", "RestoreStatus", "FORMAT", "VERSION"]
@@ -157,27 +157,12 @@ class Checkpoint:
             arrays.append((member, arr))
         meta = {"format": FORMAT, "version": VERSION,
                 "step": None if step is None else int(step), "entries": entries}
-        directory = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix="." + os.path.basename(path) + ".",
-                                   suffix=".tmp", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
-                    for member, arr in arrays:
-                        with zf.open(member, "w", force_zip64=True) as out:
-                            np.lib.format.write_array(out, arr,
-                                                      allow_pickle=False)
-                    zf.writestr(_META, json.dumps(meta, indent=1))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-            raise
-        _fsync_dir(directory)
+        with atomic_write(path) as f:
+            with zipfile.ZipFile(f, "w", zipfile.ZIP_STORED) as zf:
+                for member, arr in arrays:
+                    with zf.open(member, "w", force_zip64=True) as out:
+                        np.lib.format.write_array(out, arr, allow_pickle=False)
+                zf.writestr(_META, json.dumps(meta, indent=1))
         return path
 
     write = save
@@ -235,19 +220,6 @@ class Checkpoint:
 
     def __repr__(self):
         return f"Checkpoint({', '.join(self._objects)})"
-
-
-def _fsync_dir(directory):
-    try:
-        dfd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
 
 
 def _bad(path, msg):

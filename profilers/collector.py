@@ -19,9 +19,8 @@ import threading
 import time
 import weakref
 
-from core import _dispatch as _D
 from core import hooks as _hooks
-from core.tensor import Tensor, Variable
+from core.tensor import Tensor
 
 from profilers.records import (
     OpRecord, Overhead, ProfileRun, safe_attr_value,

@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
+
+from core.fileio import atomic_write
 
 SCHEMA = "workbench.profile/1"
 
@@ -284,26 +284,9 @@ def safe_attr_value(v):
 
 
 def write_atomic(path, text: str) -> None:
-    """Write ``text`` to ``path``: temp file in the same folder, fsync, rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=folder)
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """Write ``text`` to ``path`` atomically (see ``core.fileio``)."""
+    with atomic_write(path, "w", encoding="utf-8") as f:
+        f.write(text)
 
 
 def save_run(run: ProfileRun, path, extra: dict | None = None) -> None:

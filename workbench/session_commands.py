@@ -13,6 +13,8 @@ import os
 
 import numpy as np
 
+from core.fileio import atomic_write
+
 from workbench import breakpoints as _bp
 from workbench.records import PostMortem
 from workbench.session_support import build_frames, format_where
@@ -296,15 +298,6 @@ def save_npy(path, arr) -> str:
     path = os.path.abspath(os.path.expanduser(path))
     if not path.endswith(".npy"):
         path += ".npy"
-    d = os.path.dirname(path)
-    tmp = os.path.join(d, f".{os.path.basename(path)}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            np.save(f, arr, allow_pickle=False)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+    with atomic_write(path) as f:
+        np.save(f, arr, allow_pickle=False)
     return path

@@ -6,7 +6,7 @@ from core.ops._base import Tensor, apply, binary, defop, unbroadcast, vjp_all
 
 
 def _matmul_vjp_a(g, ans, a, b):
-    from core.ops.shape import reshape, transpose
+    from core.ops.shape import reshape
 
     if b.ndim == 1:                      # (..., n) @ (n,) -> (...)
         if a.ndim == 1:
