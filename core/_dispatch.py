@@ -337,16 +337,26 @@ def binary(op):
 
 def apply(op, args, attrs=None):
     """Run ``op`` on ``args`` (a tuple) with keyword ``attrs`` (or None)."""
-    dev, datas = _resolve(op, args)
-    if hooks:
-        inputs = args
-        for a in args:
-            if not isinstance(a, _KEEP_AS_GIVEN):
-                inputs = tuple(
-                    a if isinstance(a, _KEEP_AS_GIVEN) else _make(d, dev)
-                    for a, d in zip(args, datas))
-                break
-        return _run_hooked(op, inputs, attrs, dev, datas, _any_tracked(args))
+    if len(args) == 1 and isinstance(args[0], Tensor):   # the common case
+        x = args[0]
+        dev = x._device
+        datas = (x._data,)
+        rg = x._rg
+        if hooks:
+            return _run_hooked(op, args, attrs, dev, datas, rg)
+    else:
+        dev, datas = _resolve(op, args)
+        rg = None
+        if hooks:
+            inputs = args
+            for a in args:
+                if not isinstance(a, _KEEP_AS_GIVEN):
+                    inputs = tuple(
+                        a if isinstance(a, _KEEP_AS_GIVEN) else _make(d, dev)
+                        for a, d in zip(args, datas))
+                    break
+            return _run_hooked(op, inputs, attrs, dev, datas,
+                               _any_tracked(args))
     try:
         out = op.kernels[dev.slot](*datas, **attrs) if attrs else \
             op.kernels[dev.slot](*datas)
@@ -356,10 +366,16 @@ def apply(op, args, attrs=None):
         out = _scalar_array(out, dev)
     if op.out_device is not None:
         dev = op.out_device(attrs)
-    t = _make(out, dev)
-    if op.differentiable and grad_enabled and _any_tracked(args) \
+    t = _new(Tensor)
+    t._data = out
+    t._device = dev
+    t._node = None
+    t._rg = False
+    if op.differentiable and grad_enabled and (
+            rg if rg is not None else _any_tracked(args)) \
             and out.dtype.kind in "fc":
-        record(op, args, attrs, t, next(counter))
+        t._node = Node(op, args, attrs, out, next(counter))
+        t._rg = True
     return t
 
 

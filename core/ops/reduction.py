@@ -47,10 +47,12 @@ def _axis_attr(axis):
 
 def _reduce_op(name, kernel_name, vjp=None):
     def make(xp):
-        fn = getattr(xp, kernel_name)
-
+        # the array method (C) rather than xp.sum & co., whose Python-level
+        # wrappers cost more than the reduction itself on small tensors
         def reduce_k(x, axis, keepdims):
-            return fn(x, axis=axis, keepdims=keepdims)
+            if axis is None and not keepdims:
+                return getattr(x, kernel_name)()
+            return getattr(x, kernel_name)(axis=axis, keepdims=keepdims)
         reduce_k.__name__ = f"{name}_k"
         return reduce_k
     if vjp is None:
@@ -244,9 +246,9 @@ def norm(x, ord=None, axis=None, keepdims=False):
 
 def _lse_make(xp):
     def logsumexp_k(x, axis, keepdims):
-        m = xp.max(x, axis=axis, keepdims=True)
+        m = x.max(axis=axis, keepdims=True)
         m = xp.where(xp.isfinite(m), m, 0).astype(m.dtype)
-        out = xp.log(xp.sum(xp.exp(x - m), axis=axis, keepdims=True)) + m
+        out = xp.log(xp.exp(x - m).sum(axis=axis, keepdims=True)) + m
         if not keepdims:
             out = xp.squeeze(out, axis=axis)
         return out
@@ -270,8 +272,8 @@ def logsumexp(x, axis=None, keepdims=False):
 
 def _softmax_make(xp):
     def softmax_k(x, axis):
-        e = xp.exp(x - xp.max(x, axis=axis, keepdims=True))
-        return e / xp.sum(e, axis=axis, keepdims=True)
+        e = xp.exp(x - x.max(axis=axis, keepdims=True))
+        return e / e.sum(axis=axis, keepdims=True)
     return softmax_k
 
 
@@ -291,8 +293,8 @@ def softmax(x, axis=-1):
 
 def _log_softmax_make(xp):
     def log_softmax_k(x, axis):
-        s = x - xp.max(x, axis=axis, keepdims=True)
-        return s - xp.log(xp.sum(xp.exp(s), axis=axis, keepdims=True))
+        s = x - x.max(axis=axis, keepdims=True)
+        return s - xp.log(xp.exp(s).sum(axis=axis, keepdims=True))
     return log_softmax_k
 
 
