@@ -503,6 +503,30 @@ def site_location(code, lasti):
     return loc
 
 
+_CO_RESUMABLE = 0x20 | 0x80 | 0x200   # generator, coroutine, async gen
+_walk_cache = [None, None]   # [engine frame, its user site]; see _run_hooked
+backward_site = None         # (code, lasti) of the line running backward
+
+
+def _walk(f):
+    """(code, lasti) of the first frame from ``f`` outside core, or None."""
+    codes = _engine_code
+    while f is not None:
+        co = f.f_code
+        inside = codes.get(co)
+        if inside is None:
+            inside = codes[co] = co.co_filename.startswith(_CORE_DIR)
+        if not inside:
+            return (co, f.f_lasti)
+        f = f.f_back
+    return None
+
+
+def user_site(depth=1):
+    """(code, lasti) of the innermost frame outside the engine, or None."""
+    return _walk(sys._getframe(depth))
+
+
 def _location(f):
     """(file, line, function) of the first frame from ``f`` outside core."""
     codes = _engine_code
@@ -532,20 +556,31 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     ev.outputs = None
     ev.attrs = attrs if attrs is not None else _EMPTY
     ev.device = dev
+    # the user's line: the innermost frame outside core/.  Walking frames
+    # is the dearest part of a hooked op, so two shortcuts: ops issued by
+    # the same live engine frame (Dense.forward: matmul, add, relu) share
+    # its walk, and backward ops share the line that started the pass.
     f = _getframe(2)
-    codes = _engine_code
-    while f is not None:
-        co = f.f_code
-        inside = codes.get(co)
-        if inside is None:
-            inside = codes[co] = co.co_filename.startswith(_CORE_DIR)
-        if not inside:
-            ev._code = co
-            ev._lasti = f.f_lasti
-            break
-        f = f.f_back
+    co = f.f_code
+    inside = _engine_code.get(co)
+    if inside is None:
+        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
+    if not inside:
+        ev._code = co
+        ev._lasti = f.f_lasti
+    elif f is _walk_cache[0]:
+        ev._code, ev._lasti = _walk_cache[1]
+    elif phase == "backward" and backward_site is not None:
+        ev._code, ev._lasti = backward_site
     else:
-        ev._code = None
+        site = _walk(f)
+        if site is None:
+            ev._code = None
+        else:
+            ev._code, ev._lasti = site
+            if not co.co_flags & _CO_RESUMABLE:
+                _walk_cache[0] = f
+                _walk_cache[1] = site
     ev.scope = scope
     ev.forward_index = forward_index
     ev.start_ns = t0
@@ -610,3 +645,4 @@ def refresh_hooks():
                             if getattr(h, "wants_device_time", False))
     wants_tape_entries = sum(1 for h in hooks
                              if getattr(h, "wants_tape_entries", False))
+    _walk_cache[0] = _walk_cache[1] = None    # hold no frame when idle

@@ -142,11 +142,13 @@ def _run_backward(seeds, member):
                 heappush(heap, (-k, p))
         else:
             add_leaf(t, g)
-    saved = (D.phase, D.forward_index, D.scope)
+    saved = (D.phase, D.forward_index, D.scope, D.backward_site)
     new = object.__new__
     get = node_grads.get
     try:
         D.phase = "backward"
+        if D.hooks:     # every backward op reports the line that started it
+            D.backward_site = D.user_site(1)
         while heap:
             node = heappop(heap)[1]
             g = get(node.index)
@@ -201,7 +203,7 @@ def _run_backward(seeds, member):
                 else:
                     add_leaf(x, gi)
     finally:
-        D.phase, D.forward_index, D.scope = saved
+        D.phase, D.forward_index, D.scope, D.backward_site = saved
     return node_grads, leaf_grads
 
 
@@ -503,7 +505,12 @@ class _CustomOp:
 
         @vjp_all
         def vjp(g, ans, *inputs):
-            res = grad_fn(g)
+            site = D.backward_site      # user code runs here: walk for real
+            D.backward_site = None
+            try:
+                res = grad_fn(g)
+            finally:
+                D.backward_site = site
             if isinstance(res, Tensor) or res is None:
                 res = (res,)
             res = tuple(res)

@@ -74,14 +74,19 @@ class LinePrinter:
 
 
 def run_batch(script, argv=(), *, stdin=None, stdout=None, stderr=None,
-              break_at_first_op=True, history=None) -> int:
-    """Drive a :class:`Session` from lines of ``stdin``; the exit code."""
+              break_at_first_op=True, history=None, setup=None) -> int:
+    """Drive a :class:`Session` from lines of ``stdin``; the exit code.
+
+    ``setup(session)`` runs before the session starts (e.g. to subscribe
+    a recorder)."""
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     session = Session(script, argv, break_at_first_op=break_at_first_op,
                       history=history)
     session.subscribe(LinePrinter(stdout, stderr))
+    if setup is not None:
+        setup(session)
     session.start()
     eof = False
     try:

@@ -11,16 +11,30 @@ import os
 import sys
 
 DEBUG_USAGE = """\
-usage: workbench debug [--batch] [--no-break] [--history N] SCRIPT [ARGS...]
+usage: workbench debug [--batch] [--no-break] [--history N] [--record PATH]
+                       [--record-budget MB] SCRIPT [ARGS...]
 
   --batch       line mode: commands from stdin, one line per pause on stdout
   --no-break    do not pause before the first op (run to a breakpoint)
   --history N   keep the last N ops in the history ring (default 1000000)
+  --record PATH when the run ends (or on quit) save a recording for
+                `workbench replay PATH`: the op history, kept tensor values,
+                sources, output and the final state
+  --record-budget MB  tensor values in the recording, newest first (default 64)
+"""
+
+REPLAY_USAGE = """\
+usage: workbench replay [--batch] RECORDING
+
+  Open the debugger over a run saved with `workbench debug --record PATH`
+  (time travel: step / back, continue / reverse-continue (rc), jump N).
+  --batch       line mode: commands from stdin, one line per pause on stdout
 """
 
 
 def _parse(argv, usage):
-    opts = {"batch": False, "break": True, "history": None}
+    opts = {"batch": False, "break": True, "history": None, "record": None,
+            "record_budget": None}
     i = 0
     while i < len(argv) and argv[i].startswith("-"):
         a = argv[i]
@@ -33,6 +47,13 @@ def _parse(argv, usage):
             opts["break"] = False
         elif a == "--history" and i + 1 < len(argv) and argv[i + 1].isdigit():
             opts["history"] = int(argv[i + 1])
+            i += 1
+        elif a == "--record" and i + 1 < len(argv):
+            opts["record"] = argv[i + 1]
+            i += 1
+        elif a == "--record-budget" and i + 1 < len(argv) and \
+                argv[i + 1].replace(".", "", 1).isdigit():
+            opts["record_budget"] = int(float(argv[i + 1]) * (1 << 20))
             i += 1
         elif a == "--":
             i += 1
@@ -65,18 +86,39 @@ def debug_main(argv) -> int:
         return 1
     from workbench.history import History
     history = History(capacity=opts["history"]) if opts["history"] else None
+    recorders = []
+
+    def record(session):
+        if opts["record"]:
+            from workbench.recording import DEFAULT_BUDGET, Recorder
+            rec = Recorder(session, opts["record"],
+                           budget=opts["record_budget"] or DEFAULT_BUDGET)
+            session.subscribe(rec)
+            recorders.append(rec)
+
     if opts["batch"]:
         from workbench.batch import run_batch
-        return run_batch(script, script_argv, break_at_first_op=opts["break"],
-                         history=history)
+        rc = run_batch(script, script_argv, break_at_first_op=opts["break"],
+                       history=history, setup=record)
+        _report_recording(recorders)
+        return rc
     from workbench.session import Session
     session = Session(script, script_argv, break_at_first_op=opts["break"],
                       history=history)
+    record(session)
     from workbench.app import run_app
     rc = run_app(session)
+    _report_recording(recorders)
     if isinstance(rc, int):
         return rc
     return session.exit_code if session.exit_code is not None else 0
+
+
+def _report_recording(recorders):
+    """Wait for the recording to be written; say where (stderr)."""
+    for rec in recorders:
+        rec.wait(300)
+        print(rec.report(), file=sys.stderr)
 
 
 def sample_script(module="sample_models.mlp") -> str | None:
@@ -109,7 +151,37 @@ def demo_main(argv) -> int:
 
 
 def replay_main(argv) -> int:
-    """``workbench replay RECORDING`` (not available yet)."""
-    print("workbench replay: recordings are not supported in this version",
-          file=sys.stderr)
-    return 2
+    """``workbench replay [--batch] RECORDING``: the UI over a recording."""
+    argv = list(argv)
+    batch = False
+    while argv and argv[0].startswith("-"):
+        a = argv.pop(0)
+        if a in ("-h", "--help"):
+            print(REPLAY_USAGE)
+            return 0
+        if a == "--batch":
+            batch = True
+        elif a == "--":
+            break
+        else:
+            print(f"workbench replay: unknown option {a!r}\n\n{REPLAY_USAGE}",
+                  file=sys.stderr)
+            return 2
+    if len(argv) != 1:
+        print(f"workbench replay: give one RECORDING\n\n{REPLAY_USAGE}",
+              file=sys.stderr)
+        return 2
+    from workbench.recording import RecordingError, load_recording
+    try:
+        recording = load_recording(argv[0])
+    except RecordingError as e:
+        print(f"workbench replay: {e}", file=sys.stderr)
+        return 2
+    from workbench.replay import ReplaySession, run_replay_batch
+    session = ReplaySession(recording)
+    if batch:
+        return run_replay_batch(session)
+    from workbench.app import run_app
+    name = os.path.basename(session.script) or "recording"
+    run_app(session, script=f"{name} (replay)")
+    return 0

@@ -465,6 +465,10 @@ class Session:
             raw = RawOp(*make_entry(ev, loc))
             self._cur = (ev, raw)
             self._pause_at(ev, raw, reason, after=False)
+        elif not self._pending:
+            # nothing to stop for: drop back to the after-only hook (a run
+            # started with break_at_first_op=False lands here on its first op)
+            self._recheck()
 
     def _mode_stop(self, ev):
         mode = self._mode
