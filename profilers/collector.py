@@ -20,6 +20,7 @@ import time
 import weakref
 
 from core import hooks as _hooks
+from core._dispatch import site_location
 from core.tensor import Tensor
 
 from profilers.records import (
@@ -85,9 +86,11 @@ class _Hook:
 
 _EVENT_FIELDS = ("index", "name", "phase", "forward_index", "start_ns",
                  "kernel_start_ns", "kernel_end_ns", "end_ns", "device",
-                 "location", "scope", "attrs", "_events", "device_time_ns")
+                 "_code", "_lasti", "scope", "attrs", "_events",
+                 "device_time_ns")   # (_code, _lasti): the user's line, raw
 _get_fields = operator.attrgetter(*_EVENT_FIELDS)
 RAW_FIELDS = len(_EVENT_FIELDS) + 3      # + output shape, dtype, nbytes
+_EV_I = _EVENT_FIELDS.index("_events")
 _DTYPE_NAMES = {}   # numpy dtype -> name (str(dtype) costs microseconds)
 
 
@@ -398,7 +401,7 @@ class Profiler:
         dpos = 0
         devices = {}     # devices with timer events still to read
         for r in raw:
-            if r[12] is not None and r[8] not in devices:
+            if r[_EV_I] is not None and r[8] not in devices:
                 devices[r[8]] = r[8]
         for d in devices.values():
             d.synchronize()
@@ -411,8 +414,9 @@ class Profiler:
             while mark_i < len(marks) and marks[mark_i][0] <= pos:
                 step = marks[mark_i][1]
                 mark_i += 1
-            (index, name, phase, fwd, t0, k0, k1, t1, device, loc, scope,
-             attrs, evs, dev_t, oshape, odtype, obytes) = r
+            (index, name, phase, fwd, t0, k0, k1, t1, device, code, lasti,
+             scope, attrs, evs, dev_t, oshape, odtype, obytes) = r
+            loc = site_location(code, lasti) if code is not None else None
             dev = str(device)
             if dev_t is not None:
                 dev_ns = int(dev_t)
