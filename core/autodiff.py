@@ -107,7 +107,7 @@ def vjp_all(fn):
     return fn
 
 
-def _run_backward(seeds, member):
+def _run_backward(seeds, member, keep=frozenset()):
     """Propagate gradients from ``seeds`` (a list of (tensor, grad)).
 
     ``member(node)`` says which nodes may be differentiated through (None:
@@ -151,7 +151,10 @@ def _run_backward(seeds, member):
             D.backward_site = D.user_site(1)
         while heap:
             node = heappop(heap)[1]
-            g = get(node.index)
+            k = node.index
+            # a gradient is dropped once its node is done (memory stays as
+            # in a hand-written backward), unless a source asked for it
+            g = get(k) if k in keep else node_grads.pop(k)
             D.forward_index = node.index
             D.scope = node.scope
             op = node.op
@@ -397,7 +400,9 @@ class GradientTape:
         # record the backward pass only when an (outer) tape is recording
         ctx = contextlib.nullcontext() if D.tapes else no_grad()
         with ctx:
-            node_grads, leaf_grads = _run_backward(seeds, self._member)
+            keep = {s._node.index for s in flat_sources
+                    if isinstance(s, Tensor) and s._node is not None}
+            node_grads, leaf_grads = _run_backward(seeds, self._member, keep)
         results = []
         for s in flat_sources:
             if not isinstance(s, Tensor):

@@ -241,7 +241,7 @@ def write_recording(path, history, *, script="", argv=(), outputs=(),
             return None
         used += h.nbytes
         r = refs[k] = len(stored)
-        stored.append(np.ascontiguousarray(h))
+        stored.append(h)
         return r
 
     for pos in range(n - 1, -1, -1):

@@ -351,7 +351,7 @@ class ReplaySession:
     def _goto(self, pos, reason):
         self._pos = pos
         self.ops_run = pos + 1
-        self._post_output(pos + 1)
+        self._post_output(pos)          # text printed after op pos+1 ran comes later
         self._post(self._paused_event(reason))
 
     def _at_end(self):
@@ -446,6 +446,8 @@ class ReplaySession:
             return True, pprint.pformat(v)
         if isinstance(v, np.ndarray):
             return True, np.array2string(v, threshold=1000, edgeitems=4, precision=4)
+        if isinstance(v, np.generic):
+            return True, str(v)
         from workbench.session_support import safe_repr
         return True, safe_repr(v, limit=2000, tensors_full=True)
 
@@ -790,12 +792,14 @@ def run_replay_batch(session: ReplaySession, *, stdin=None, stdout=None,
     stdin = stdin or sys.stdin
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
-    session.subscribe(LinePrinter(stdout, stderr))
+    printer = LinePrinter(stdout, stderr)
+    session.subscribe(printer)
     session.start()
     for line in stdin:
         line = line.strip()
         if not line or line.startswith("#"):
             continue
+        printer._last_pause = None      # time travel revisits ops: print each pause
         session.send(line)
         if session.finished:
             return 0
