@@ -178,7 +178,7 @@ def replay_main(argv) -> int:
         print(f"workbench replay: {e}", file=sys.stderr)
         return 2
     from workbench.replay import ReplaySession, run_replay_batch
-    session = ReplaySession(recording)
+    session = ReplaySession(recording, banner=not batch)
     if batch:
         return run_replay_batch(session)
     from workbench.app import run_app

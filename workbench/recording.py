@@ -101,7 +101,8 @@ class Recorder:
                     self.path, self.session.history, script=self.session.script,
                     argv=self.session.argv, outputs=self.outputs,
                     postmortem=self.postmortem, exit_code=ev.exit_code,
-                    ops_run=ev.ops_run, budget=self.budget)
+                    ops_run=ev.ops_run, budget=self.budget,
+                    quit=bool(getattr(self.session, "_quitting", False)))
             except Exception as e:          # never kill the run's ending
                 self.error = f"{type(e).__name__}: {e}"
             finally:
@@ -169,7 +170,7 @@ def _nf_bits(a) -> int:
 
 def write_recording(path, history, *, script="", argv=(), outputs=(),
                     postmortem=None, exit_code=0, ops_run=0,
-                    budget=DEFAULT_BUDGET) -> dict:
+                    budget=DEFAULT_BUDGET, quit=False) -> dict:
     """Write ``history`` (a :class:`workbench.history.History`) and the
     run's output/final state to ``path``; returns the counts."""
     from workbench import history as H
@@ -197,12 +198,10 @@ def write_recording(path, history, *, script="", argv=(), outputs=(),
         "host": _ints(c_host, 0),
         "kernel": _ints(c_kernel, 0),
         "devns": _ints(c_devns),
-        "oshape": _encode(c_oshape, shapes, key=lambda s: tuple(int(d) for d in s)),
-        "odtype": _encode(c_odtype, dtypes, key=str),
+        "oshape": _encode(c_oshape, shapes),     # tuples of ints already
+        "odtype": _encode(c_odtype, dtypes),     # dtype objects; str() per table row
         "nin": np.asarray(c_nin, dtype=np.int32) if n else np.zeros(0, np.int32),
     }
-    if None in attrs:
-        del attrs[None]
     nonfinite = np.full(n, NF_UNKNOWN, dtype=np.int8)
     infinite = np.full(n, NF_UNKNOWN, dtype=np.int8)
     vrow = np.full(n, -1, dtype=np.int32)
@@ -322,12 +321,12 @@ def write_recording(path, history, *, script="", argv=(), outputs=(),
         "scopes": [list(s) for s in scopes.table()],
         "locs": [[loc[0], int(loc[1]), str(loc[2])] for loc in locs.table()],
         "attrs": [dict(a) for a in attrs.table()],
-        "devices": devices, "shapes": [list(s) for s in shapes.table()],
-        "dtypes": dtypes.table(), "value_dtypes": vdtypes.table(),
+        "devices": devices, "shapes": [[int(d) for d in s] for s in shapes.table()],
+        "dtypes": [str(d) for d in dtypes.table()], "value_dtypes": vdtypes.table(),
     }
     final = {"script": str(script), "argv": list(argv), "exit_code": int(exit_code),
              "ops_run": int(ops_run), "postmortem": postmortem,
-             "ops_dropped": int(history.total - n)}
+             "ops_dropped": int(history.total - n), "quit": bool(quit)}
     members = {}
 
     def npy(a):

@@ -95,7 +95,8 @@ class TapeTree(VirtualList):
             child = node.children[item]
             sub = key + (item,)
             label = Text(item, style="bold blue")
-            label.append(f" {child.count()}", style="dim")
+            n = child.count()
+            label.append(f"  {n} op{'' if n == 1 else 's'}", style="dim")
             if self._group(rows, depth, sub, label):
                 self._emit(rows, child, sub, depth + 1, processing)
 
