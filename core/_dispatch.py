@@ -504,7 +504,9 @@ def site_location(code, lasti):
 
 
 _CO_RESUMABLE = 0x20 | 0x80 | 0x200   # generator, coroutine, async gen
-_walk_cache = [None, None]   # [engine frame, its user site]; see _run_hooked
+# [(engine frame, its user site)]: see _run_hooked.  Holds one frame
+# while hooks are attached; cleared whenever hooks change.
+_walk_cache = [(None, None)]
 backward_site = None         # (code, lasti) of the line running backward
 
 
@@ -568,8 +570,8 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     if not inside:
         ev._code = co
         ev._lasti = f.f_lasti
-    elif f is _walk_cache[0]:
-        ev._code, ev._lasti = _walk_cache[1]
+    elif f is _walk_cache[0][0]:
+        ev._code, ev._lasti = _walk_cache[0][1]
     elif phase == "backward" and backward_site is not None:
         ev._code, ev._lasti = backward_site
     else:
@@ -579,8 +581,7 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
         else:
             ev._code, ev._lasti = site
             if not co.co_flags & _CO_RESUMABLE:
-                _walk_cache[0] = f
-                _walk_cache[1] = site
+                _walk_cache[0] = (f, site)      # one store: thread-safe
     ev.scope = scope
     ev.forward_index = forward_index
     ev.start_ns = t0
@@ -645,4 +646,4 @@ def refresh_hooks():
                             if getattr(h, "wants_device_time", False))
     wants_tape_entries = sum(1 for h in hooks
                              if getattr(h, "wants_tape_entries", False))
-    _walk_cache[0] = _walk_cache[1] = None    # hold no frame when idle
+    _walk_cache[0] = (None, None)    # hold no frame when idle

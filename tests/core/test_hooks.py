@@ -230,3 +230,34 @@ def test_tape_entries_listed_for_debugger_hooks():
             z = y.sum()
     assert [n.op.name for n in tape.entries] == ["exp", "sum"]
     assert tape.gradient(z, x) is not None
+
+
+def test_user_line_is_exact_for_repeated_engine_calls_and_custom_grads():
+    """The walk shortcuts (per engine frame, per backward pass) never give
+    an op the wrong line."""
+    rec = Recorder()
+    x = core.Variable(np.ones((2, 3)))
+
+    @core.custom_gradient
+    def scaled(t):
+        def grad_fn(dy):
+            return dy * 3.0  # MARK-custom-grad
+        return t * 3.0, grad_fn
+
+    with core.hooks.attached(rec):
+        with core.GradientTape() as tape:
+            a = core.losses.mse(x, core.zeros((2, 3)))  # MARK-call-1
+            b = core.losses.mse(x, core.ones((2, 3)))  # MARK-call-2
+            c = scaled(x).sum()
+            loss = a + b + c
+        tape.gradient(loss, x)  # MARK-grad
+    fwd = [e for e in rec.events if e.phase == "forward"]
+    lines = {e.location[1] for e in fwd if e.scope == ()}
+    assert line_of("MARK-call-1") in lines and line_of("MARK-call-2") in lines
+    first = [e.location[1] for e in fwd[:len(fwd) // 2]]
+    assert line_of("MARK-call-2") not in first[:2]
+    bwd = [e for e in rec.events if e.phase == "backward"]
+    bwd_lines = {e.location[1] for e in bwd}
+    assert line_of("MARK-grad") in bwd_lines
+    assert line_of("MARK-custom-grad") in bwd_lines   # user code in backward
+    assert bwd_lines <= {line_of("MARK-grad"), line_of("MARK-custom-grad")}
