@@ -3,15 +3,17 @@
 ``apply(op, args, attrs)`` (and its lean one- and two-operand twins built
 by :func:`unary` and :func:`binary`) does, in order:
 
-1. when hooks are registered, hand over to the hooked path (one check);
-2. lift Python scalars / lists / numpy arrays, resolve the device from the
+1. lift Python scalars / lists / numpy arrays, resolve the device from the
    tensor operands and refuse mixed devices with a clear error;
+2. when hooks are registered, hand over to the hooked path (one check);
 3. run the op's forward kernel for that backend;
-4. record a :class:`Node` when grad mode is on and an operand is tracked,
-   and append it to every active ``GradientTape``.
+4. record a :class:`Node` when grad mode is on and an operand is tracked.
+   The node is stamped with the active ``GradientTape``s (``node.tapes``)
+   instead of being appended to them, so recording costs one object and a
+   tape keeps nothing alive.
 
-The hooked path does the same, wrapping the kernel in an :class:`OpEvent`
-handed to each hook's ``before_op``/``after_op``.
+The hooked path (:func:`_run_hooked`) does the same, wrapping the kernel in
+an :class:`OpEvent` handed to each hook's ``before_op``/``after_op``.
 
 State (grad mode, tapes, hooks, scopes, phase) is process-global, like the
 engine's single op counter; the model runs on one thread at a time.
@@ -97,21 +99,36 @@ class Op:
         self.differentiable = differentiable
         self.out_device = out_device  # fn(attrs) -> Device for transfers
         self.doc = doc
-        self.kernels = [make(np), _LazyKernel(self, 1), _LazyKernel(self, 2)]
+        # one column per backend slot (numpy, cupy gpu:0, sim, cupy gpu:1..)
+        self.kernels = [make(np)] + [
+            _LazyKernel(self, i)
+            for i in range(1, _devices.MAX_EXTRA_SLOT_BASE + _devices.MAX_GPUS)]
 
     def build(self, slot):
-        if slot == 1:
-            xp = _devices._cupy_backend.xp
+        if slot == 0:
+            k = self.make(np)
         elif slot == 2:
-            xp = _devices._sim_backend.xp
+            k = self.make(_devices._sim_backend.xp)
         else:
-            xp = np
-        k = self.make(xp)
+            cp = _devices._cupy_backend.xp
+            k = self.make(cp)
+            if slot > 2:                # gpu:N, N >= 1: its device context
+                k = _on_gpu(k, cp, slot - _devices.MAX_EXTRA_SLOT_BASE)
         self.kernels[slot] = k
         return k
 
     def __repr__(self):
         return f"<op {self.name}>"
+
+
+def _on_gpu(kernel, cp, index):
+    """``kernel`` run with cupy's current device set to ``gpu:index``."""
+    device = cp.cuda.Device(index)
+
+    def k(*args, **kwargs):
+        with device:
+            return kernel(*args, **kwargs)
+    return k
 
 
 REGISTRY: dict[str, Op] = {}
@@ -244,10 +261,6 @@ def _scalar_array(v, dev):
     """A Python number from an op on Python numbers, as a 0-d array
     (floats as float32, the engine's default)."""
     return dev.xp.asarray(v, dtype="float32" if isinstance(v, float) else None)
-
-
-def _is_float(data):
-    return data.dtype.kind in "fc"
 
 
 # ------------------------------------------------------------ fast paths --

@@ -271,6 +271,10 @@ _sim_enabled = os.environ.get("CORE_SIM_GPU", "") not in ("", "0")
 # --------------------------------------------------------------------------
 
 
+MAX_EXTRA_SLOT_BASE = 2      # cupy gpu:N (N >= 1) uses kernel slot 2 + N
+MAX_GPUS = 8
+
+
 class Device:
     """A place where tensors live: ``cpu`` or ``gpu:N``."""
 
@@ -280,7 +284,10 @@ class Device:
         self.kind = kind
         self.index = index
         self.backend = backend
-        self.slot = backend.slot
+        # kernel table column: one per backend, and one per extra cupy GPU
+        # (its kernels run inside that GPU's device context)
+        self.slot = backend.slot if index == 0 or backend.name != "cupy" \
+            else MAX_EXTRA_SLOT_BASE + index
         self.xp = backend.xp
         self._str = "cpu" if kind == "cpu" else f"gpu:{index}"
 
@@ -358,7 +365,7 @@ def _gpu(index: int) -> Device:
         cp, why = _cupy_status()
         if cp is not None:
             count = cp.cuda.runtime.getDeviceCount()
-            if index >= count:
+            if index >= min(count, MAX_GPUS):
                 raise DeviceUnavailableError(
                     f"gpu:{index} requested but this machine has {count} GPU(s)"
                 )
