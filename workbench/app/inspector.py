@@ -16,6 +16,7 @@ from rich.text import Text
 from textual import work
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Input, Static
@@ -219,6 +220,12 @@ class Inspector(Vertical):
         self.query_one("#view", Static).update(renderable, layout=False)
 
     def _redraw(self) -> None:
+        try:
+            self._redraw_now()
+        except NoMatches:       # values arrived while the app was closing
+            pass
+
+    def _redraw_now(self) -> None:
         if self.values_error:
             self._set_view(Text(self.values_error, style="yellow"))
             return
