@@ -178,10 +178,7 @@ def _run_backward(seeds, member, keep=frozenset()):
                                      if isinstance(x2, Tensor))
             else:
                 pairs = []
-                i = 0
-                for x in inputs:
-                    fn = vjps[i] if i < len(vjps) else None
-                    i += 1
+                for x, fn in zip(inputs, vjps):
                     if fn is not None and isinstance(x, Tensor) and x._rg:
                         pairs.append((x, fn(g, ans, *inputs, **attrs) if attrs
                                       else fn(g, ans, *inputs)))
@@ -396,7 +393,9 @@ class GradientTape:
                 raise GradientError(f"gradient target must be a tensor, got "
                                     f"{type(t).__name__}")
             seeds.append((t, _ones_like(t) if g is None else _as_grad(g, t)))
-        flat_sources = _nest_flatten(sources, [])
+        flat = type(sources) in (list, tuple) and all(
+            isinstance(s, Tensor) for s in sources)    # the common case
+        flat_sources = list(sources) if flat else _nest_flatten(sources, [])
         # record the backward pass only when an (outer) tape is recording
         ctx = contextlib.nullcontext() if D.tapes else no_grad()
         with ctx:
@@ -424,6 +423,8 @@ class GradientTape:
         if not self.persistent:
             self._used = True
             self._entries = []
+        if flat:
+            return results if type(sources) is list else tuple(results)
         return _nest_pack(sources, iter(results))
 
     def jacobian(self, target, source):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from core.ops._base import Tensor, apply, binary, defop, unbroadcast, vjp_all
+from core.ops.shape import _TRANSPOSE
 
 
 def _matmul_vjp_a(g, ans, a, b):
@@ -44,12 +45,17 @@ def mul_outer_scalar(g, v):
     return mul(g, v)
 
 
-def _swap_last(x):
-    from core.ops.shape import transpose
+_SWAPS = {}    # ndim -> the permutation swapping the last two axes
 
-    axes = list(range(x.ndim))
-    axes[-1], axes[-2] = axes[-2], axes[-1]
-    return transpose(x, tuple(axes))
+
+def _swap_last(x):
+    nd = x.ndim
+    axes = _SWAPS.get(nd)
+    if axes is None:
+        perm = list(range(nd))
+        perm[-1], perm[-2] = perm[-2], perm[-1]
+        axes = _SWAPS[nd] = tuple(perm)
+    return apply(_TRANSPOSE, (x,), {"axes": axes})
 
 
 def _matmul_make(xp):

@@ -12,7 +12,7 @@ from core.ops._base import Tensor, apply, defop, unbroadcast, vjp_all
 
 def _reshape_make(xp):
     def reshape_k(x, shape):
-        return xp.reshape(x, shape)
+        return x.reshape(shape)      # the method: no Python-level wrapper
     return reshape_k
 
 
@@ -29,7 +29,7 @@ def reshape(x, *shape):
 
 def _transpose_make(xp):
     def transpose_k(x, axes):
-        return xp.transpose(x, axes)
+        return x.transpose(axes) if axes is not None else x.transpose()
     return transpose_k
 
 
@@ -45,20 +45,29 @@ _TRANSPOSE = defop("transpose", _transpose_make, vjps=(
         g, None if axes is None else _inverse_perm(axes)),))
 
 
+_PERMS = {}    # (ndim, axes as given) -> normalized axes (checked once)
+
+
 def transpose(x, axes=None):
     """Permute the axes (reverse them when ``axes`` is None)."""
     if axes is not None:
-        from core.errors import ShapeError, op_error
-
         nd = len(x.shape)
-        axes = tuple(int(a) for a in axes)
-        if sorted(a % nd if -nd <= a < nd else -1 for a in axes) != \
-                list(range(nd)):
-            raise op_error(ShapeError, "transpose", (x,),
-                           f"axes {axes} are not a permutation of the "
-                           f"{nd} axes")
-        axes = tuple(a % nd for a in axes)
+        key = (nd, axes if isinstance(axes, tuple) else tuple(axes))
+        norm = _PERMS.get(key)
+        if norm is None:
+            norm = _PERMS[key] = _check_perm(x, key[1], nd)
+        axes = norm
     return apply(_TRANSPOSE, (x,), {"axes": axes})
+
+
+def _check_perm(x, axes, nd):
+    from core.errors import ShapeError, op_error
+
+    axes = tuple(int(a) for a in axes)
+    if sorted(a % nd if -nd <= a < nd else -1 for a in axes) != list(range(nd)):
+        raise op_error(ShapeError, "transpose", (x,),
+                       f"axes {axes} are not a permutation of the {nd} axes")
+    return tuple(a % nd for a in axes)
 
 
 def _bcast_make(xp):
