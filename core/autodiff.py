@@ -299,6 +299,9 @@ class GradientTape:
         self._used = False
         self._active = False
         self._min_index = 0     # nodes before a reset() are forgotten
+        self._last_gradients = ()   # (source, grad) of the last gradient()
+                                    # call, kept only while a debugger
+                                    # (wants_tape_entries) is attached
 
     def _member(self, node):
         """Whether ``node`` was recorded on this tape."""
@@ -420,6 +423,8 @@ class GradientTape:
                 g = _make(s._device.xp.zeros(s._data.shape, s._data.dtype),
                           s._device)
             results.append(g)
+        if D.wants_tape_entries:    # a debugger shows what this produced
+            self._last_gradients = tuple(zip(flat_sources, results))
         if not self.persistent:
             self._used = True
             self._entries = []

@@ -257,9 +257,18 @@ def gradients_of(frames, tapes=()) -> tuple:
     for tp in tapes:
         for t in list(getattr(tp, "_watched", {}).values()):
             _leaf_candidates(t, cands)
-    out = []
+    returned = {}               # what tape.gradient() returned last
+    for tp in tapes:
+        for src, g in getattr(tp, "_last_gradients", ()):
+            if g is not None:
+                returned[id(src)] = g
+                cands.setdefault(id(src), src)
+    pairs = []
     for t in cands.values():
         g = getattr(t, "_grad", None)
+        pairs.append((t, returned.get(id(t)) if g is None else g))
+    out = []
+    for t, g in pairs:
         if g is None:
             continue
         name = getattr(t, "_name", None) or \

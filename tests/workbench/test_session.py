@@ -536,3 +536,18 @@ def test_pause_while_paused_does_not_stop_later(drive):
     d.cmd("c")
     assert d.finished().exit_code == 3
     assert len(d.pauses()) == 1
+
+
+def test_tape_view_lists_gradients_returned_by_tape_gradient(drive):
+    d = drive("tape_gradient.py")
+    d.cmd("b exp")
+    d.cmd("c")
+    p = d.paused()
+    assert p.op.name == "exp"
+    grads = {name: (shape, norm) for name, shape, norm in p.tape.gradients}
+    assert "w" in grads
+    shape, norm = grads["w"]
+    assert shape == (3, 2)
+    assert abs(norm - (6 * 16) ** 0.5) < 1e-4    # every entry of dy/dw is 4
+    d.cmd("c")
+    assert d.finished().exit_code == 0
