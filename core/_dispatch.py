@@ -285,7 +285,14 @@ def unary(op):
         t._data = out
         t._device = dev
         if x._rg and diff and grad_enabled and out.dtype.kind in "fc":
-            t._node = Node(op, (x,), None, out, next(counter))
+            t._node = n = _new(Node)     # Node(...) inline: no __init__ call
+            n.op = op
+            n.inputs = (x,)
+            n.attrs = None
+            n.out = out
+            n.index = next(counter)
+            n.scope = scope
+            n.tapes = tapes
             t._rg = True
         else:
             t._node = None
@@ -336,7 +343,14 @@ def binary(op):
         t._data = out
         t._device = dev
         if rg and diff and grad_enabled and out.dtype.kind in "fc":
-            t._node = Node(op, (a, b), None, out, next(counter))
+            t._node = n = _new(Node)     # Node(...) inline: no __init__ call
+            n.op = op
+            n.inputs = (a, b)
+            n.attrs = None
+            n.out = out
+            n.index = next(counter)
+            n.scope = scope
+            n.tapes = tapes
             t._rg = True
         else:
             t._node = None
