@@ -10,7 +10,9 @@ Rows:
 * a loop of tiny ops (add on (4,) tensors): extra µs per op (target
   <= +1.0 µs);
 * the profiler's self-measured overhead (calibration, stated in every
-  report) against the difference measured here (target within 30%).
+  report: a replay of the run's own ops, scaled by the run's dispatch
+  slowdown; see profilers/calibrate.py) against the difference measured
+  here (target within 30%).
 
 Each figure is the fastest of ``--rounds`` interleaved rounds (other
 processes only ever add time), in CPU time of the running thread (robust on
@@ -180,6 +182,8 @@ def main(argv=None):
     print("targets: ratio <= 1.05x on the MLP step; +µs/op <= 1.0 for tiny ops; "
           "est/meas within 0.70..1.30")
     print("ops per step: " + ", ".join(f"{r[0]}: {r[2]:.0f}" for r in rows[:-1]))
+    for name, _, _, ov, _ in rows:
+        print(f"calibration, {name}: {ov.method}")
     print("+µs/op = (profiled - off) / ops; hook+µs = (profiled - empty hook) / "
           "ops, the profiler's own part above the engine's hooked-dispatch "
           "floor; est = the report's calibrated per-op overhead")

@@ -1,27 +1,28 @@
 """Collection: the op hook, step windows, always-on counters.
 
-The per-op hook is deliberately lean: ``after_op`` extends two flat lists
-with raw fields (one C ``attrgetter`` call for the event's fields, then the
-output's and operands' shapes; no strings, no records, no per-op
-containers the garbage collector would keep tracking, nothing of the op
-held).  Frozen :class:`OpRecord` s are built lazily once, after
-:meth:`Profiler.stop`.  GPU time is read only from device timer events
-(CUDA events on the current stream, or the simulated GPU's): finished ones
-at each ``step()`` without a synchronize, the rest after a single
-synchronize per device at stop; never a synchronize per op unless
-``sync=True``.
+The per-op hook is deliberately lean: ``after_op`` extends one flat list
+once per op with raw fields (the event's fields by plain attribute loads,
+the output's and the first two operands' shapes and dtypes; no strings, no
+records, no per-op containers the garbage collector would keep tracking
+on the common path, nothing of the op held but Variables).  Frozen
+:class:`OpRecord` s are built lazily once, after :meth:`Profiler.stop`.
+GPU time is read only from device timer events (CUDA events on the current
+stream, or the simulated GPU's): finished ones at each ``step()`` without a
+synchronize, the rest after a single synchronize per device at stop; never
+a synchronize per op unless ``sync=True``.
 """
 
 from __future__ import annotations
 
-import operator
+import math
 import threading
 import time
 import weakref
 
+from core import devices as _devices
 from core import hooks as _hooks
 from core._dispatch import site_location
-from core.tensor import Tensor
+from core.tensor import Tensor, Variable
 
 from profilers.records import (
     OpRecord, Overhead, ProfileRun, safe_attr_value,
@@ -84,13 +85,27 @@ class _Hook:
         self.wants_device_time = wants_device_time
 
 
+# One op is ``RAW_FIELDS`` values appended flat to the buffer by a single
+# ``extend``: the event's fields (in this order), the output's shape and
+# dtype, then the operands.  Operands: a plain Tensor or a Variable among
+# the first two of a one- or two-operand op is inline as (shape, dtype,
+# Variable or None), an absent one as (None, None, None), and ``extra`` is
+# None; any other op (scalar, list, more operands, other Tensor
+# subclasses) has all six inline slots None and ``extra`` a tuple of
+# (shape, dtype, Variable or None) for a tensor, (value, None, None) for a
+# scalar, (list of those, None, None) for a list operand.
 _EVENT_FIELDS = ("index", "name", "phase", "forward_index", "start_ns",
                  "kernel_start_ns", "kernel_end_ns", "end_ns", "device",
                  "_code", "_lasti", "scope", "attrs", "_events",
                  "device_time_ns")   # (_code, _lasti): the user's line, raw
-_get_fields = operator.attrgetter(*_EVENT_FIELDS)
-RAW_FIELDS = len(_EVENT_FIELDS) + 3      # + output shape, dtype, nbytes
+_OP_FIELDS = ("out_shape", "out_dtype", "a0", "d0", "v0", "a1", "d1", "v1",
+              "extra")
+RAW_FIELDS = len(_EVENT_FIELDS) + len(_OP_FIELDS)
+_N_HEAD = len(_EVENT_FIELDS) + 2         # the event's fields + output's
 _EV_I = _EVENT_FIELDS.index("_events")
+_DT_I = _EVENT_FIELDS.index("device_time_ns")
+_DEV_I = _EVENT_FIELDS.index("device")
+_ATTRS_I = _EVENT_FIELDS.index("attrs")
 _DTYPE_NAMES = {}   # numpy dtype -> name (str(dtype) costs microseconds)
 
 
@@ -107,65 +122,122 @@ def _var_label(v):
     return f"{getattr(v, '_name', None) or 'variable'}#{id(v)}"
 
 
-def _describe_list(x):
-    if x and isinstance(x, (list, tuple)) and isinstance(x[0], Tensor):
-        return [(e._data.shape, e._data.dtype, None) for e in x
-                if isinstance(e, Tensor)]
-    return None
-
-
 _SCALARS = (int, float, bool, complex, str)
 
 
-def _make_after_op(buf, desc, sync=False, live=None):
+def _describe(x):
+    """(shape, dtype, Variable or None) of a tensor operand, (value, None,
+    None) of a scalar, (list of those, None, None) of a list operand."""
+    if isinstance(x, Tensor):
+        d = x._data
+        return (d.shape, d.dtype, None if type(x) is Tensor else x)
+    if isinstance(x, _SCALARS):
+        return (x, None, None)
+    if x and isinstance(x, (list, tuple)) and isinstance(x[0], Tensor):
+        return ([(e._data.shape, e._data.dtype, None) for e in x
+                 if isinstance(e, Tensor)], None, None)
+    return (None, None, None)
+
+
+def _operands(r):
+    """The operand descriptions of raw record ``r`` (see ``RAW_FIELDS``)."""
+    extra = r[-1]
+    if extra is not None:
+        return extra
+    k = _N_HEAD
+    if r[k + 1] is None:
+        return ()
+    if r[k + 4] is None:
+        return (r[k:k + 3],)
+    return (r[k:k + 3], r[k + 3:k + 6])
+
+
+def _make_after_op(buf, sync=False, live=None):
     """The per-op closure: ``RAW_FIELDS`` raw values appended flat to
-    ``buf`` and the operands described flat into ``desc``: per op the
-    operand count, then per operand (shape, dtype, Variable or None) for a
-    tensor, (value, None, None) for a scalar, (list of those, None, None)
-    for a list operand.
+    ``buf`` by one ``extend`` (layout above).
 
     Nothing of the op is held (holding outputs even a few ops longer made
-    the allocator map fresh pages for every large temporary), and nothing
-    new stays tracked by the garbage collector: flat lists of atoms.
+    the allocator map fresh pages for every large temporary) besides the
+    Variables among the operands (alive anyway), and nothing new stays
+    tracked by the garbage collector: flat lists of atoms (a tuple only for
+    the rare op off the inline operand path).  Event fields are read with
+    plain attribute loads: the interpreter specializes them to slot reads,
+    cheaper than an ``attrgetter``.
     """
     ext = buf.extend
-    dext = desc.extend
-    get = _get_fields
     T = Tensor
-    scalars = _SCALARS
-    describe_list = _describe_list
-    on_free = live[1] if live is not None else None
-    live_sizes = live[2] if live is not None else None
-    live_log = live[3] if live is not None else None
+    V = Variable
+    describe = _describe
+    cpu = _devices.CPU      # the host: never a device timer
 
     def after_op(ev):
-        if sync and ev._events is not None:
-            ev.device.synchronize()
-            ev.resolve_device_time(block=True)
-        ext(get(ev))
-        out = ev.outputs[0]
-        o = out._data
-        ext((o.shape, o.dtype, o.nbytes))
+        dev = ev.device
+        if dev is cpu:          # no device timer: skip two slow lookups
+            evs = dev_t = None
+        else:
+            if sync and ev._events is not None:
+                dev.synchronize()
+                ev.resolve_device_time(block=True)
+            evs = ev._events
+            dev_t = ev.device_time_ns
         ins = ev.inputs
-        dext((len(ins),))
-        for x in ins:
-            if type(x) is T:
-                d = x._data
-                dext((d.shape, d.dtype, None))
-            elif isinstance(x, T):
-                d = x._data
-                dext((d.shape, d.dtype, x))
-            elif isinstance(x, scalars):
-                dext((x, None, None))
-            else:
-                dext((describe_list(x), None, None))
-        if live is not None:
-            ref = weakref.ref(out, on_free)
-            nb = o.nbytes
-            live_sizes[id(ref)] = (ref, nb)
-            live[0] += nb
-            live_log.append((ev.end_ns, live[0]))
-    return after_op
+        n = len(ins)
+        if n == 2:
+            a, b = ins
+            ta = type(a)
+            tb = type(b)
+            if (ta is T or ta is V) and (tb is T or tb is V):
+                d = a._data
+                a0 = d.shape
+                d0 = d.dtype
+                d = b._data
+                a1 = d.shape
+                d1 = d.dtype
+                o = ev.outputs[0]._data
+                ext((ev.index, ev.name, ev.phase, ev.forward_index,
+                     ev.start_ns, ev.kernel_start_ns, ev.kernel_end_ns,
+                     ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
+                     ev.attrs, evs, dev_t,
+                     o.shape, o.dtype, a0, d0, None if ta is T else a,
+                     a1, d1, None if tb is T else b, None))
+                return
+        elif n == 1:
+            a = ins[0]
+            ta = type(a)
+            if ta is T or ta is V:
+                d = a._data
+                o = ev.outputs[0]._data
+                ext((ev.index, ev.name, ev.phase, ev.forward_index,
+                     ev.start_ns, ev.kernel_start_ns, ev.kernel_end_ns,
+                     ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
+                     ev.attrs, evs, dev_t,
+                     o.shape, o.dtype, d.shape, d.dtype,
+                     None if ta is T else a, None, None, None, None))
+                return
+        o = ev.outputs[0]._data
+        ext((ev.index, ev.name, ev.phase, ev.forward_index,
+             ev.start_ns, ev.kernel_start_ns, ev.kernel_end_ns,
+             ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
+             ev.attrs, evs, dev_t,
+             o.shape, o.dtype, None, None, None, None, None, None,
+             tuple([describe(x) for x in ins])))
+
+    if live is None:
+        return after_op
+    record = after_op
+    on_free = live[1]
+    live_sizes = live[2]
+    live_log = live[3]
+
+    def after_op_live(ev):
+        record(ev)
+        out = ev.outputs[0]
+        ref = weakref.ref(out, on_free)
+        nb = out._data.nbytes
+        live_sizes[id(ref)] = (ref, nb)
+        live[0] += nb
+        live_log.append((ev.end_ns, live[0]))
+    return after_op_live
 
 
 def _make_counter_op(c):
@@ -229,7 +301,6 @@ class Profiler:
         self.meta = dict(meta or {})
         self._buf = []
         self._marks = []           # (buffer length, step) where steps begin
-        self._desc = []            # operands, described flat (see _make_after_op)
         self._resolved = 0         # raw buffer position of timers read so far
         self._counts = [0, 0]
         self._live = None
@@ -282,7 +353,6 @@ class Profiler:
         if self._state == "warmup":
             self._counts[0] += self._ops_held()
             del self._buf[:]
-            del self._desc[:]
             self._resolved = 0
         self._state = "off"
         return self
@@ -301,8 +371,7 @@ class Profiler:
         """Read the device timers of ops the device already finished (no
         synchronize), so a long run does not hold every timer event."""
         buf, k = self._buf, RAW_FIELDS
-        ev_i = _EVENT_FIELDS.index("_events")
-        dt_i = _EVENT_FIELDS.index("device_time_ns")
+        ev_i, dt_i, dev_i = _EV_I, _DT_I, _DEV_I
         start = self._resolved
         i = start
         while i < len(buf):
@@ -310,7 +379,7 @@ class Profiler:
             if evs is not None:
                 if not evs[1].done:
                     break          # later ops are queued behind it
-                buf[i + dt_i] = int(buf[i + 8].backend.elapsed_ns(*evs))
+                buf[i + dt_i] = int(buf[i + dev_i].backend.elapsed_ns(*evs))
                 buf[i + ev_i] = None
             i += k
         self._resolved = i
@@ -326,7 +395,6 @@ class Profiler:
         if state == "active" and self._state == "warmup":
             self._counts[0] += self._ops_held()
             del self._buf[:]
-            del self._desc[:]
             self._resolved = 0
             self._marks.clear()
         if state in ("warmup", "active"):
@@ -358,7 +426,7 @@ class Profiler:
                 state[1] = on_free
                 self._live = state
             live = self._live
-        fn = _make_after_op(self._buf, self._desc, self.sync, live)
+        fn = _make_after_op(self._buf, self.sync, live)
         if self._counter_handle is not None:
             self._counter_handle.remove()
             self._counter_handle = None
@@ -397,12 +465,10 @@ class Profiler:
         flat = self._buf
         raw = [tuple(flat[i:i + RAW_FIELDS])
                for i in range(0, len(flat), RAW_FIELDS)]
-        desc = self._desc
-        dpos = 0
         devices = {}     # devices with timer events still to read
         for r in raw:
-            if r[_EV_I] is not None and r[8] not in devices:
-                devices[r[8]] = r[8]
+            if r[_EV_I] is not None and r[_DEV_I] not in devices:
+                devices[r[_DEV_I]] = r[_DEV_I]
         for d in devices.values():
             d.synchronize()
         marks = self._marks
@@ -415,7 +481,7 @@ class Profiler:
                 step = marks[mark_i][1]
                 mark_i += 1
             (index, name, phase, fwd, t0, k0, k1, t1, device, code, lasti,
-             scope, attrs, evs, dev_t, oshape, odtype, obytes) = r
+             scope, attrs, evs, dev_t, oshape, odtype) = r[:_N_HEAD]
             loc = site_location(code, lasti) if code is not None else None
             dev = str(device)
             if dev_t is not None:
@@ -431,11 +497,7 @@ class Profiler:
             else:
                 src = locs.get(fwd, loc)
             shapes, dtypes, variables = [], [], []
-            n_in = desc[dpos]
-            dpos += 1
-            for _ in range(n_in):
-                a, dt, var = desc[dpos:dpos + 3]
-                dpos += 3
+            for a, dt, var in _operands(r):
                 if dt is not None:              # a tensor operand
                     shapes.append(tuple(int(n) for n in a))
                     dtypes.append(_dtype_name(dt))
@@ -449,13 +511,14 @@ class Profiler:
                     shapes.append(None)
                     dtypes.append("")
                     variables.append(None)
+            out_shape = tuple(int(n) for n in oshape)
             recs.append(OpRecord(
                 index=index, name=name, phase=phase, start_ns=t0, end_ns=t1,
                 kernel_ns=max(0, k1 - k0), device=dev, device_ns=dev_ns,
                 shapes=tuple(shapes), dtypes=tuple(dtypes),
-                out_shape=tuple(int(n) for n in oshape),
-                out_dtype=_dtype_name(odtype),
-                out_bytes=int(obytes), location=loc, src=src, scope=tuple(scope),
+                out_shape=out_shape, out_dtype=_dtype_name(odtype),
+                out_bytes=math.prod(out_shape) * odtype.itemsize,
+                location=loc, src=src, scope=tuple(scope),
                 forward_index=fwd,
                 attrs=tuple((k, safe_attr_value(v)) for k, v in attrs.items())
                 if attrs else (),
@@ -463,15 +526,24 @@ class Profiler:
             self._devices.add(device)
         # raw tuples hold device events: drop them now
         self._buf = []
-        self._desc = []
         overhead = Overhead()
         if self.calibrate and (recs or self._counts[0]):
-            from profilers.calibrate import calibrate
+            from profilers.calibrate import calibrate, replay_sample
 
-            dev = next(iter(self._devices), None)
+            counts = {}                 # the device most ops ran on
+            for r in raw:
+                counts[r[_DEV_I]] = counts.get(r[_DEV_I], 0) + 1
+            dev = max(counts, key=counts.get) if counts else None
             training = any(r.phase == "backward" for r in recs)
+            replay = []
+            for p in replay_sample(len(raw)):
+                r = raw[p]
+                replay.append((r[1], r[_DEV_I], _operands(r), r[_ATTRS_I],
+                               r[2], (r[7] - r[4]) - (r[6] - r[5]),
+                               r[_N_HEAD - 2], r[_N_HEAD - 1]))
             overhead = calibrate(dev, sync=self.sync, memory=self.memory,
-                                 detail=self.detail, training=training)
+                                 detail=self.detail, training=training,
+                                 replay=replay)
         live = ()
         if self._live is not None:
             live = tuple(self._live[3])

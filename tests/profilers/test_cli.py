@@ -144,7 +144,7 @@ PYSPY_SCRIPT = textwrap.dedent("""\
             s += i * i % 7
         return s
 
-    x = core.ones((128, 128))
+    x = core.ones((192, 192))   # ~10 in-op samples at 100 Hz
     for _ in range(6):
         prepare(1_000_000)
         for _ in range(40):

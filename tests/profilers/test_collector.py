@@ -216,3 +216,39 @@ def test_live_tensor_bytes_tracked_with_memory():
             del y
     live = [b for _, b in prof.run.live_bytes]
     assert max(live) == 4000 and live[-1] == 0
+
+
+def test_operands_described_on_every_path():
+    """The hook's inline path (one or two plain tensors or Variables) and
+    its general path (scalars, lists, three operands, no operand) describe
+    operands alike."""
+    a = core.ones((2, 3))
+    b = core.ones((3,), dtype="float64")
+    v = core.Variable(core.ones((3, 4)), name="vv")
+    with Profiler(calibrate=False) as prof:
+        core.add(a, a)                        # two plain tensors
+        a @ v                                 # tensor, Variable
+        core.exp(v)                           # one Variable
+        core.neg(b)                           # one plain tensor
+        core.mul(a, 2.0)                      # scalar operand
+        core.concat([a, a], axis=0)           # list operand
+        core.where(a > 0, a, a)               # three operands
+    recs = [r for r in prof.run.records if r.name != "greater"]
+    by = {r.name: r for r in recs}
+    assert [r.name for r in recs] == ["add", "matmul", "exp", "neg", "mul",
+                                      "concat", "where"]
+    assert by["add"].shapes == ((2, 3), (2, 3)) and by["add"].variables == (
+        None, None)
+    assert by["matmul"].shapes == ((2, 3), (3, 4))
+    assert by["matmul"].variables[0] is None
+    assert by["matmul"].variables[1].startswith("vv#")
+    assert by["matmul"].out_shape == (2, 4) and by["matmul"].out_bytes == 32
+    assert by["exp"].variables == (f"vv#{id(v)}",)
+    assert by["neg"].dtypes == ("float64",) and by["neg"].out_bytes == 24
+    assert by["mul"].shapes == ((2, 3), None)
+    assert by["mul"].dtypes == ("float32", "")
+    assert by["concat"].shapes == ((2, 3), (2, 3))
+    assert by["concat"].out_shape == (4, 3)
+    assert by["where"].shapes == ((2, 3), (2, 3), (2, 3))
+    assert by["where"].dtypes == ("bool", "float32", "float32")
+    assert by["concat"].attrs == (("axis", 0),)
