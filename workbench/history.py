@@ -11,8 +11,16 @@ cost more than the rest of the hook).
 Values are kept for the most recent ops under a byte budget and an op
 count; older ops drop them (a slice assignment of Nones) and summarize
 their output from the entry's shape/dtype, saying the values were not
-kept.  :meth:`History.get` builds an immutable :class:`OpRecord` on
-demand and caches the summaries of recently viewed ops.
+kept.  While the script runs free (``running_free(True)``, set by the
+session in continue mode) tighter limits apply (``free_kept`` ops,
+``free_budget`` bytes): holding the values of a fast loop's last 50,000
+ops made each new output land in fresh, uncached memory (page faults and
+cache misses: ~1-2 us per op of the MLP sample), while a window that fits
+the CPU cache lets the allocator reuse warm memory; the full limits apply
+again while stepping.
+
+:meth:`History.get` builds an immutable :class:`OpRecord` on demand and
+caches the summaries of recently viewed ops.
 
 Positions (``get(i)``, ``window(start, n)``) count from the oldest op
 still in the ring (0) to the newest (``len(h) - 1``); :meth:`find` maps a
@@ -35,6 +43,8 @@ _nbytes = itemgetter(13)
 DEFAULT_CAPACITY = 1_000_000
 DEFAULT_BUDGET = 256 << 20      # bytes of array values kept for recent ops
 DEFAULT_MAX_KEPT = 50_000       # ops whose values are kept, at most
+DEFAULT_FREE_KEPT = 256         # ... while the script runs free
+DEFAULT_FREE_BUDGET = 64 << 20  # bytes, while the script runs free
 ARRAY_OVERHEAD = 112            # bytes a numpy array object costs besides data
 
 # An entry is a flat tuple of untracked objects (strings, ints, tuples of
@@ -198,7 +208,8 @@ class Selection(Sequence):
 
 class History:
     """The last ``capacity`` ops, with values kept under ``budget`` bytes
-    and for at most ``max_kept`` ops.
+    and for at most ``max_kept`` ops (``free_budget`` / ``free_kept``
+    while :meth:`running_free` is on).
 
     Two parallel lists (entries, values) only grow by ``append`` (atomic)
     and are replaced together by trimmed copies when they pass
@@ -208,12 +219,17 @@ class History:
     """
 
     def __init__(self, capacity=DEFAULT_CAPACITY, budget=DEFAULT_BUDGET,
-                 max_kept=DEFAULT_MAX_KEPT):
+                 max_kept=DEFAULT_MAX_KEPT, free_kept=DEFAULT_FREE_KEPT,
+                 free_budget=DEFAULT_FREE_BUDGET):
         if capacity < 1:
             raise ValueError("history capacity must be >= 1")
         self.capacity = int(capacity)
         self.budget = int(budget)
         self.max_kept = int(max_kept)
+        self.free_kept = int(free_kept)
+        self.free_budget = int(free_budget)
+        self._free = False
+        self._limits()
         self._slack = max(1, self.capacity // 8)
         self._ring = []             # entries
         self._vals = []             # (out, *inputs) or None, same positions
@@ -231,8 +247,8 @@ class History:
         self._vals.append(values)
         self.total += 1
         self._kept_bytes += entry[13]
-        if self._kept_bytes > self.budget or \
-                len(ring) - self._kept_from > self.max_kept:
+        if self._kept_bytes > self._lim_bytes or \
+                len(ring) - self._kept_from > self._lim_ops:
             self._evict()
         if len(ring) > self.capacity + self._slack:
             self._trim()
@@ -244,8 +260,8 @@ class History:
         self._vals.extend(values)
         self.total += len(entries)
         self._kept_bytes += sum(map(_nbytes, entries))
-        if self._kept_bytes > self.budget or \
-                len(ring) - self._kept_from > self.max_kept:
+        if self._kept_bytes > self._lim_bytes or \
+                len(ring) - self._kept_from > self._lim_ops:
             self._evict()
         if len(ring) > self.capacity + self._slack:
             self._trim()
@@ -256,8 +272,8 @@ class History:
         ring, vals = self._ring, self._vals
         n = len(ring)
         i = self._kept_from
-        budget = self.budget * 0.9
-        keep = int(self.max_kept * 0.9)
+        budget = self._lim_bytes * 0.9
+        keep = int(self._lim_ops * 0.9)
         while i < n - 1 and (self._kept_bytes > budget or n - i > keep):
             j = min(i + _CHUNK, n - 1)
             self._kept_bytes -= sum(map(_nbytes, ring[i:j]))
@@ -280,6 +296,21 @@ class History:
     def set_budget(self, budget):
         """Change the byte budget (takes effect at the next op)."""
         self.budget = int(budget)
+        self._limits()
+
+    def running_free(self, free):
+        """Use the tighter ``free_*`` limits (True) or the full ones (False);
+        values already dropped stay dropped."""
+        self._free = bool(free)
+        self._limits()
+
+    def _limits(self):
+        if self._free:
+            self._lim_bytes = min(self.budget, self.free_budget)
+            self._lim_ops = min(self.max_kept, self.free_kept)
+        else:
+            self._lim_bytes = self.budget
+            self._lim_ops = self.max_kept
 
     # -- reading (any thread) -------------------------------------------
     def _view(self):

@@ -22,6 +22,11 @@ Deviations from / additions to notes/session-api.md (all additive):
 - ``OpRecord.inputs`` of an op whose values were dropped are the string
   ``"values not kept"``; its output is a shape-only TensorSummary.
 - ``Paused.ops_run`` / ``Finished.ops_run`` count completed ops.
+- While the script runs free (continue mode) the history keeps the
+  values of its last 256 ops (64 MB at most; ``History.free_kept`` /
+  ``free_budget``), the full budget while stepping; older ops keep their
+  metadata and say "values not kept".  ``session.keep_all_values = True``
+  (set by subscribing a recording ``Recorder``) keeps the full budget.
 - While running free the history lags the script by at most 64 ops or
   50 ms (entries are built a batch at a time); it is complete at every
   pause and at the end.
@@ -78,7 +83,6 @@ import time
 import traceback
 import types
 import weakref
-from operator import attrgetter
 
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
@@ -98,10 +102,6 @@ _perf_ns = time.perf_counter_ns
 
 RUNNING_INTERVAL_NS = 50_000_000        # at most ~20 Running events a second
 BATCH = 64                              # ops queued before entries are built
-_EV_FIELDS = attrgetter(
-    "index", "phase", "name", "scope", "location", "attrs", "forward_index",
-    "start_ns", "end_ns", "kernel_start_ns", "kernel_end_ns",
-    "device_time_ns", "device", "outputs", "inputs")
 _SESSION_FILE = os.path.abspath(__file__)
 
 # step modes
@@ -163,6 +163,9 @@ class Session:
         self.ops_run = 0
         self.exit_code = None
         self.breakpoints = _bp.Breakpoints()
+        # False: while running free the history keeps values of its last
+        # ``free_kept`` ops only (History.running_free); True: always all
+        self.keep_all_values = False
         self.displays: list = []
         self._subs = []
         self._q = queue.SimpleQueue()
@@ -186,7 +189,10 @@ class Session:
         self._cv = threading.Condition()
         self._prompt = False
         self._tapes_seen = []
-        self._locs = {}
+        self._locs = {}                 # location -> itself (interned)
+        self._sites = {}                # code -> {lasti: location}
+        self._shapes = {}               # output shape -> itself (interned)
+        self._free_tid = None           # see _after_op
         self._handle = None
         self._full = None
         self._batch = []
@@ -196,8 +202,17 @@ class Session:
 
     # ------------------------------------------------------ public API --
     def subscribe(self, callback):
-        """Call ``callback(event)`` for every event (on the worker thread)."""
+        """Call ``callback(event)`` for every event (on the worker thread).
+
+        A recorder (``workbench.recording.Recorder``) sets
+        ``keep_all_values``: it saves what the history kept."""
         self._subs.append(callback)
+        from workbench.recording import Recorder
+        if isinstance(callback, Recorder):
+            self.keep_all_values = True
+            set_free = getattr(self.history, "running_free", None)
+            if set_free is not None:
+                set_free(False)
 
     def start(self):
         """Start the worker thread running the script as ``__main__``."""
@@ -225,6 +240,7 @@ class Session:
             self._prompt = False
         self._pending = True
         self._check_before = True
+        self._free_tid = None
 
     def wait_for_prompt(self, timeout=None) -> bool:
         """True once paused with no queued command; False if finished/timeout."""
@@ -353,26 +369,40 @@ class Session:
             self._install(False)
 
     def _after_op(self, ev):
-        """Queue the op; entries are built a batch at a time (``_flush``)."""
-        if _get_ident() != self._tid or self._pause is not None:
+        """Queue the op; entries are built a batch at a time (``_flush``).
+
+        ``_free_tid`` is the worker's thread id only while it runs free
+        with nothing to check per op (no pause, pending command, stepping
+        or after-kernel breakpoint): then an op costs an append and three
+        comparisons.  Everything else goes through ``_after_checks``.
+        """
+        if _get_ident() == self._free_tid:
+            batch = self._batch
+            batch.append(ev)
+            if len(batch) < BATCH and _D.tapes is self._tapes_seen_last and \
+                    ev.end_ns - self._last_post <= RUNNING_INTERVAL_NS:
+                return
+        elif _get_ident() != self._tid or self._pause is not None:
             return
-        batch = self._batch
-        batch.append(ev)
+        else:
+            self._batch.append(ev)
+        self._after_checks(ev)
+
+    def _after_checks(self, ev):
         if _D.tapes is not self._tapes_seen_last:
             self._note_tapes()
         if self.breakpoints.after:
+            self._free_tid = None
             raw = self._flush()
             self._after_slow(ev, raw, ev.outputs[0]._data)
         elif self._check_before or self._pending:
+            self._free_tid = None
             self._check_before = True           # (a send() may race _recheck)
             self._flush()
             self._install(True)
-        elif len(batch) >= BATCH:
+        elif len(self._batch) >= BATCH or \
+                ev.end_ns - self._last_post > RUNNING_INTERVAL_NS:
             self._flush()
-        else:
-            now = _perf_ns()
-            if now - self._last_post > RUNNING_INTERVAL_NS:
-                self._flush()
 
     def _flush(self):
         """Turn queued op events into history entries (worker thread).
@@ -384,30 +414,52 @@ class Session:
         if not batch:
             return None
         self._batch = []
-        locs, timing, op_lines = self._locs, self._timing, self._op_lines
+        sites, timing = self._sites, self._timing
+        shapes = self._shapes
+        if len(shapes) > 4096:
+            shapes.clear()
+        shapes_get, shapes_add = shapes.get, shapes.setdefault
         cur = self._cur[0]
         entries = []
         values = []
         add_e, add_v = entries.append, values.append
-        last_dev = last_id = None
-        for ev, (index, phase, name, scope, loc, attrs, fwd, t0, t1, k0, k1,
-                 dns, dev, outs, inputs) in zip(batch, map(_EV_FIELDS, batch)):
-            kernel = k1 - k0
-            ns = kernel if ev is cur else t1 - t0
-            if loc is not None:
-                seen = locs.get(loc)
-                if seen is None:
-                    locs[loc] = seen = loc
-                    op_lines.add(loc)
-                loc = seen
+        last_dev = last_id = last_code = last_lasti = loc = None
+        for ev in batch:        # plain attribute loads: the cheapest here
+            kernel = ev.kernel_end_ns - ev.kernel_start_ns
+            ns = kernel if ev is cur else ev.end_ns - ev.start_ns
+            # the user's line, interned per (code, instruction offset);
+            # runs of ops from one site (a layer's forward, a backward
+            # pass) skip the look-up
+            code = ev._code
+            lasti = ev._lasti
+            if code is not last_code or lasti != last_lasti or code is None:
+                last_code, last_lasti = code, lasti
+                loc = sites.get(code)
+                if loc is not None:
+                    loc = loc.get(lasti)
+                if loc is None:
+                    loc = self._site(ev, code)
+            dev = ev.device
             if dev is not last_dev:
                 last_dev, last_id = dev, device_id(dev)
-            out = outs[0]._data
-            add_e((index, phase, name, scope, loc, attrs if attrs else None,
-                   fwd, last_id, ns, kernel, dns, out.shape, out.dtype,
-                   out.nbytes + 112, len(inputs)))  # history.make_entry, inlined
+            out = ev.outputs[0]._data
+            inputs = ev.inputs
+            n = len(inputs)
+            attrs = ev.attrs
+            name = ev.name
+            shape = out.shape       # a new tuple per read: keep one of each
+            shape = shapes_get(shape) or shapes_add(shape, shape)
+            add_e((ev.index, ev.phase, name, ev.scope, loc,
+                   attrs if attrs else None, ev.forward_index, last_id, ns,
+                   kernel, ev.device_time_ns, shape, out.dtype,
+                   out.nbytes + 112, n))        # history.make_entry, inlined
             try:
-                add_v((out,) + tuple([x._data for x in inputs]))
+                if n == 2:
+                    add_v((out, inputs[0]._data, inputs[1]._data))
+                elif n == 1:
+                    add_v((out, inputs[0]._data))
+                else:
+                    add_v((out,) + tuple([x._data for x in inputs]))
             except AttributeError:
                 add_v((out,) + tuple(map(operand_value, inputs)))
             t = timing.get(name)
@@ -419,6 +471,7 @@ class Session:
         if cur is not None:
             self._cur = (None, None)
         if not self._q.empty():             # a command whose flag was lost
+            self._free_tid = None
             self._pending = self._check_before = True
         self.ops_run += len(batch)
         self.history.extend(entries, values)
@@ -427,6 +480,19 @@ class Session:
         if now - self._last_post > RUNNING_INTERVAL_NS and not self._check_before:
             self._post_running(raw, now)
         return raw
+
+    def _site(self, ev, code):
+        """The interned location of ``ev`` (first op from this site)."""
+        loc = ev.location
+        if loc is not None:
+            seen = self._locs.get(loc)
+            if seen is None:
+                self._locs[loc] = seen = loc
+                self._op_lines.add(loc)
+            loc = seen
+            if code is not None:
+                self._sites.setdefault(code, {})[ev._lasti] = loc
+        return loc
 
     def _note_tapes(self):
         tapes = self._tapes_seen_last = _D.tapes
@@ -443,9 +509,16 @@ class Session:
         return [t for t in (r() for r in self._tapes_seen) if t is not None]
 
     def _recheck(self):
-        self._check_before = bool(
+        self._check_before = check = bool(
             self._mode != CONTINUE or self._pending or self._quitting
             or self._interrupt or self.breakpoints.any_before)
+        free = not check and self._pause is None and not self.breakpoints.after
+        self._free_tid = self._tid if free else None
+        if self._pending:           # a send() raced the line above
+            self._free_tid = None
+        set_free = getattr(self.history, "running_free", None)
+        if set_free is not None:
+            set_free(self._mode == CONTINUE and not self.keep_all_values)
 
     def _before_slow(self, ev):
         if self._quitting:
@@ -570,6 +643,7 @@ class Session:
     def _pause_at(self, ev, raw, reason, after):
         self._flush()
         frames = _user_frames(_op_user_frame(), self._code)
+        self._free_tid = None
         self._pause = _Pause(ev, raw, reason, after, frames)
         if frames:
             self._pause.callee = _find_in_stack(frames[-1])[1]
@@ -730,6 +804,7 @@ class Session:
         text = "".join(te.format())
         if self._capture is not None:
             self._capture.flush()
+        self._free_tid = None
         self._pause = _Pause(None, None, "exception", False, frames, pm=True)
         self._mode = CONTINUE
         self._pm_head = (type(exc).__name__, str(exc), text)

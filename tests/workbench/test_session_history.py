@@ -9,10 +9,10 @@ import pytest
 
 import core
 from workbench.history import History, make_entry
-from workbench.records import TensorSummary
+from workbench.records import Paused, TensorSummary
 from workbench.summary import nonfinite_kind, strided_view, summarize
 
-from tests.workbench.test_session import Driver
+from tests.workbench.test_session import Driver, script
 
 
 def test_summary_small_matches_numpy():
@@ -121,6 +121,54 @@ def test_history_max_kept_counts_ops():
         h.append(e, v)
     kept = [r.values_kept for r in h.window(0, 50)]
     assert kept[-1] and sum(kept) <= 10 and not kept[0]
+
+
+def test_history_running_free_keeps_fewer_values_until_stepping():
+    items = _entries(200)
+    h = History(max_kept=1000, free_kept=20)
+    h.running_free(True)
+    for e, v in items[:100]:
+        h.append(e, v)
+    kept = [r.values_kept for r in h.window(0, 100)]
+    assert kept[-1] and sum(kept) <= 20 and not kept[0]
+    h.running_free(False)                   # stepping: the full limits again
+    h.extend([e for e, _ in items[100:]], [v for _, v in items[100:]])
+    kept = [r.values_kept for r in h.window(0, 200)]
+    assert all(kept[100:]) and not any(kept[:80])   # dropped stay dropped
+    assert h.get(0).outputs[0].note == "values not kept"
+
+
+def test_session_running_free_keeps_the_last_ops_values():
+    d = Driver("many_ops.py", ["2000"], history=History(free_kept=100))
+    try:
+        assert isinstance(d.paused(), Paused)
+        d.cmd("s")
+        d.cmd("s")                          # stepped ops: full limits
+        d.cmd("c")
+        f = d.finished()
+        h = d.s.history
+        assert len(h) == f.ops_run >= 2000  # every op is in the history
+        kept = [r.values_kept for r in h.window(0, len(h))]
+        assert kept[-1] and 50 <= sum(kept) <= 100 and not kept[0]
+        assert h.get(0).outputs[0].shape == (4,)
+    finally:
+        d.close()
+
+
+def test_session_with_a_recorder_keeps_every_value(tmp_path):
+    from workbench.recording import Recorder
+    from workbench.session import Session
+
+    s = Session(script("many_ops.py"), ["2000"], break_at_first_op=False,
+                history=History(free_kept=100))
+    rec = Recorder(s, str(tmp_path / "run.wbrec"))
+    s.subscribe(rec)
+    assert s.keep_all_values
+    s.start()
+    assert s.join(30) and rec.wait(30) and rec.error is None
+    h = s.history
+    assert all(r.values_kept for r in h.window(0, len(h)))
+    assert rec.info["n_kept_ops"] == len(h)
 
 
 def test_session_with_1e5_ops_history_filter_and_values():
