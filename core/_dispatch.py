@@ -217,8 +217,10 @@ def _resolve(op, args):
                     DeviceError, op.name, args,
                     f"operands on different devices ({dev} and {a._device}); "
                     f"move one with .to('{dev}')")
-    if dev is None:
-        dev = _devices.current_device()
+    if dev is None:     # only Python numbers / arrays: make 0-d arrays, so
+        dev = _devices.current_device()     # the kernel returns an array
+        return dev, [_scalar_array(a, dev) if isinstance(a, _PY_SCALARS)
+                     else lift(a, dev) for a in args]
     datas = [a._data if isinstance(a, Tensor) else lift(a, dev) for a in args]
     return dev, datas
 
@@ -242,10 +244,7 @@ def user_location(depth=1):
 
 def user_frame(depth=1):
     """The innermost frame outside the engine (for debuggers)."""
-    f = sys._getframe(depth)
-    while f is not None and f.f_code.co_filename.startswith(_CORE_DIR):
-        f = f.f_back
-    return f
+    return user_frame_from(sys._getframe(depth))
 
 
 def record(op, args, attrs, out_t, index):
@@ -258,8 +257,8 @@ def record(op, args, attrs, out_t, index):
 
 
 def _scalar_array(v, dev):
-    """A Python number from an op on Python numbers, as a 0-d array
-    (floats as float32, the engine's default)."""
+    """A Python number as a 0-d array on ``dev`` (floats as float32, the
+    engine's default), for ops whose operands are all Python numbers."""
     return dev.xp.asarray(v, dtype="float32" if isinstance(v, float) else None)
 
 
@@ -389,8 +388,6 @@ def apply(op, args, attrs=None):
             op.kernels[dev.slot](*datas)
     except Exception as e:
         raise kernel_error(op, args, e) from None
-    if type(out) in _PY_SCALARS:        # only Python numbers went in
-        out = _scalar_array(out, dev)
     if op.out_device is not None:
         dev = op.out_device(attrs)
     t = _new(Tensor)
@@ -537,8 +534,8 @@ _walk_cache = [(None, None)]
 backward_site = None         # (code, lasti) of the line running backward
 
 
-def _walk(f):
-    """(code, lasti) of the first frame from ``f`` outside core, or None."""
+def user_frame_from(f):
+    """The first frame from ``f`` (outward) whose code lives outside core."""
     codes = _engine_code
     while f is not None:
         co = f.f_code
@@ -546,9 +543,15 @@ def _walk(f):
         if inside is None:
             inside = codes[co] = co.co_filename.startswith(_CORE_DIR)
         if not inside:
-            return (co, f.f_lasti)
+            return f
         f = f.f_back
     return None
+
+
+def _walk(f):
+    """(code, lasti) of the first frame from ``f`` outside core, or None."""
+    f = user_frame_from(f)
+    return None if f is None else (f.f_code, f.f_lasti)
 
 
 def user_site(depth=1):
@@ -558,16 +561,9 @@ def user_site(depth=1):
 
 def _location(f):
     """(file, line, function) of the first frame from ``f`` outside core."""
-    codes = _engine_code
-    while f is not None:
-        co = f.f_code
-        inside = codes.get(co)
-        if inside is None:
-            inside = codes[co] = co.co_filename.startswith(_CORE_DIR)
-        if not inside:
-            return (co.co_filename, f.f_lineno, co.co_name)
-        f = f.f_back
-    return None
+    f = user_frame_from(f)
+    return None if f is None else (f.f_code.co_filename, f.f_lineno,
+                                   f.f_code.co_name)
 
 
 def _run_hooked(op, args, attrs, dev, datas, rg):
@@ -632,8 +628,6 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     except Exception as e:
         raise kernel_error(op, args, e) from None
     ev.kernel_end_ns = _perf_ns()
-    if type(out) in _PY_SCALARS:
-        out = _scalar_array(out, dev)
     if timed:
         e1.record()
         ev._events = (e0, e1)

@@ -820,9 +820,7 @@ def _op_user_frame():
     core_dir = _D._CORE_DIR
     while f is not None and not f.f_code.co_filename.startswith(core_dir):
         f = f.f_back
-    while f is not None and f.f_code.co_filename.startswith(core_dir):
-        f = f.f_back
-    return f
+    return _D.user_frame_from(f)
 
 
 def _find_in_stack(target):

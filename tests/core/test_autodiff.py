@@ -370,3 +370,30 @@ def test_tape_does_not_keep_tensors_alive():
 def test_variable_repr_names_it():
     v = core.Variable(np.zeros(3, np.float32), name="bias")
     assert "bias" in repr(v) and "Variable" in repr(v)
+
+
+def test_every_recording_path_fills_every_node_field():
+    """The fast paths build nodes inline (no __init__ call); they must set
+    exactly what Node.__init__ sets, with and without hooks."""
+    from core._dispatch import Node
+
+    fields = [f for f in Node.__slots__ if f != "__weakref__"]
+
+    class Quiet:
+        def after_op(self, ev):
+            pass
+
+    x = core.tensor(np.ones((2, 2)), requires_grad=True)
+    for hooked in (False, True):
+        handle = core.hooks.register(Quiet()) if hooked else None
+        try:
+            with core.GradientTape() as tape, core.scope("s"):
+                outs = [core.exp(x), x * 2.0, x.sum(axis=0), core.concat([x, x])]
+        finally:
+            if handle is not None:
+                handle.remove()
+        for t in outs:
+            n = t._node
+            missing = [f for f in fields if not hasattr(n, f)]
+            assert not missing, (t._node.op.name, hooked, missing)
+            assert n.scope == ("s",) and tape in n.tapes and n.index > 0
