@@ -17,8 +17,8 @@ Deviations from / additions to notes/session-api.md (all additive):
 - ``TapeView.gradients`` lists leaf tensors with a ``.grad`` found in the
   user's frames (locals, lists/dicts of tensors, objects with
   ``trainable_variables``) and watched by tapes: the ``backward()`` path.
-  Gradients returned by ``tape.gradient()`` live only in the user's
-  variables and are not listed (evaluate them with ``p``).
+  Gradients the last ``tape.gradient()`` returned are listed too (the
+  tape keeps them while a debugger is attached).
 - ``OpRecord.inputs`` of an op whose values were dropped are the string
   ``"values not kept"``; its output is a shape-only TensorSummary.
 - ``Paused.ops_run`` / ``Finished.ops_run`` count completed ops.
@@ -92,6 +92,10 @@ from workbench.history import (
 from workbench.records import (
     CommandResult, Finished, Paused, PostMortem, Running,
 )
+from workbench.stop_rules import (  # noqa: F401  (modes re-exported)
+    CONTINUE, FINISH, NEXT, STEP, UNTIL, after_reason, before_breakpoint,
+    find_in_stack, mode_stop, op_user_frame,
+)
 from workbench.session_support import (
     OutputCapture, build_frames, gradients_of,
     safe_repr, tape_view, timing_rows,
@@ -104,8 +108,6 @@ RUNNING_INTERVAL_NS = 50_000_000        # at most ~20 Running events a second
 BATCH = 64                              # ops queued before entries are built
 _SESSION_FILE = os.path.abspath(__file__)
 
-# step modes
-CONTINUE, STEP, NEXT, FINISH, UNTIL = "continue", "step", "next", "finish", "until"
 _RESUME = {"s": "step", "step": "step", "n": "next", "next": "next",
            "c": "continue", "cont": "continue", "continue": "continue",
            "r": "finish", "return": "finish", "finish": "finish",
@@ -523,9 +525,9 @@ class Session:
     def _before_slow(self, ev):
         if self._quitting:
             raise QuitSession()
-        reason = "interrupted" if self._interrupt else self._mode_stop(ev)
+        reason = "interrupted" if self._interrupt else mode_stop(self, ev)
         if reason is None and self.breakpoints.any_before:
-            reason = self._before_breakpoint(ev)
+            reason = before_breakpoint(self, ev)
         if reason is None and self._pending:
             self._drain_running()       # may raise QuitSession
             if self._interrupt:
@@ -543,92 +545,8 @@ class Session:
             # started with break_at_first_op=False lands here on its first op)
             self._recheck()
 
-    def _mode_stop(self, ev):
-        mode = self._mode
-        if mode == CONTINUE:
-            return None
-        if mode == STEP:
-            reason = self._start_reason or "step"
-            self._start_reason = None
-            return reason
-        if mode == UNTIL:
-            return f"until {self._mode_arg}" if ev.index >= self._mode_arg else None
-        frame, line, lasti, callee = self._mode_arg
-        found, child = _find_in_stack(frame)
-        if mode == NEXT:
-            if not found:
-                return "next"               # the frame returned
-            if frame.f_lineno != line or frame.f_lasti < lasti:
-                return "next"               # a new line, or a loop went back
-            if frame.f_lasti == lasti and child is not callee:
-                return "next"               # the same call, made again
-            return None
-        if mode == FINISH:
-            return None if found else \
-                f"finish (returned from {frame.f_code.co_name})"
-        return None
-
-    def _before_breakpoint(self, ev):
-        bps = self.breakpoints
-        cands = bps.before_ops.get(ev.name, ())
-        loc = ev.location
-        if loc is not None:
-            cands = list(cands) + list(bps.before_lines.get(loc[1], ()))
-        for bp in cands:
-            if not bp.matches_site(ev.name, loc):
-                continue
-            if bp.kind == "line":
-                # one stop per execution of the line, not one per op on it
-                f = _op_user_frame()
-                _, child = _find_in_stack(f)
-                last = bp.last_site
-                bp.last_site = (f, f.f_lasti, child)
-                if last is not None and last[0] is f and (
-                        f.f_lasti > last[1] or
-                        (f.f_lasti == last[1] and child is last[2])):
-                    continue
-            r = self._hit(bp)
-            if r:
-                return r
-        return None
-
-    def _hit(self, bp, extra=""):
-        bp.hits += 1
-        if bp.ignore > 0:
-            bp.ignore -= 1
-            return None
-        if bp.temporary:
-            self.breakpoints.remove(bp.number)
-            self._recheck()
-            return f"temporary breakpoint {bp.number}{extra}"
-        return f"breakpoint {bp.number}{extra}"
-
     def _after_slow(self, ev, raw, out):
-        kind = None
-        reason = None
-        for bp in list(self.breakpoints.after):
-            if not bp.matches_site(ev.name, ev.location):
-                continue
-            if bp.kind == "nan":
-                if kind is None:
-                    from workbench.summary import nonfinite_kind
-                    kind = nonfinite_kind(out) or ""
-                if kind not in bp.nan:
-                    continue
-                fresh = _inputs_finite(ev.inputs)
-                if bp.nonfinite_seen and not fresh:
-                    continue        # NaN flowing through, not produced here
-                bp.nonfinite_seen = True
-                src = "finite inputs" if fresh else "non-finite inputs"
-                reason = self._hit(bp, f": {kind} in output of #{ev.index} "
-                                       f"{ev.name} (from {src})")
-            else:
-                stop, err = _bp.eval_condition(bp, ev)
-                if not stop:
-                    continue
-                reason = self._hit(bp, f" (condition error: {err})" if err else "")
-            if reason:
-                break
+        reason = after_reason(self, ev, out)
         if reason:
             self._pause_at(ev, raw, reason, after=True)
 
@@ -642,11 +560,11 @@ class Session:
 
     def _pause_at(self, ev, raw, reason, after):
         self._flush()
-        frames = _user_frames(_op_user_frame(), self._code)
+        frames = _user_frames(op_user_frame(), self._code)
         self._free_tid = None
         self._pause = _Pause(ev, raw, reason, after, frames)
         if frames:
-            self._pause.callee = _find_in_stack(frames[-1])[1]
+            self._pause.callee = find_in_stack(frames[-1])[1]
         self._mode = CONTINUE
         self._recheck()
         if self._capture is not None:
@@ -813,29 +731,6 @@ class Session:
         self._command_loop()
 
 
-def _op_user_frame():
-    """The user's frame that issued the op being hooked (skip our frames,
-    then the engine's)."""
-    f = sys._getframe(1)
-    core_dir = _D._CORE_DIR
-    while f is not None and not f.f_code.co_filename.startswith(core_dir):
-        f = f.f_back
-    return _D.user_frame_from(f)
-
-
-def _find_in_stack(target):
-    """(found, child): whether ``target`` is on the current call stack,
-    and the frame it called (held by the caller to tell two calls apart)."""
-    f = sys._getframe(2)
-    prev = None
-    while f is not None:
-        if f is target:
-            return True, prev
-        prev = f
-        f = f.f_back
-    return False, None
-
-
 def _user_frames(f, top_code):
     """User frames from the script's module frame down to ``f``."""
     frames = []
@@ -850,15 +745,6 @@ def _user_frames(f, top_code):
         f = f.f_back
     frames.reverse()
     return frames
-
-
-def _inputs_finite(inputs) -> bool:
-    from workbench.summary import nonfinite_kind
-    for x in inputs:
-        d = getattr(x, "_data", None)
-        if d is not None and nonfinite_kind(d):
-            return False
-    return True
 
 
 def _exit_code(e: SystemExit) -> int:
