@@ -53,6 +53,9 @@ from workbench.records import (
 )
 from workbench.recording import NF_INF, NF_NAN, Recording, load_recording
 from workbench.replay_history import ReplayHistory, _OpView, _pick
+from workbench.session_commands import (
+    BREAKPOINT_COMMANDS, WATCH_COMMANDS, manage_breakpoints, watch_command,
+)
 
 HELP = """\
 replay (time travel over a recording; always paused after an op)
@@ -499,35 +502,11 @@ class ReplaySession:
                           "(no call stack)", False)
             elif cmd in ("break", "tbreak"):
                 self._break(line, arg, cmd == "tbreak")
-            elif cmd in ("clear", "disable", "enable", "ignore", "condition"):
-                self._bp_command(line, cmd, arg)
-            elif cmd == "display":
-                if not arg:
-                    res(line, "\n".join(f"{i + 1}: {e} = {v}" for i, (e, v)
-                                        in enumerate(self._eval_displays()))
-                        or "no display expressions")
-                else:
-                    if arg not in self.displays:
-                        self.displays.append(arg)
-                    ok, text = self._eval_text(arg)
-                    res(line, f"display {arg}: {text}", ok)
-            elif cmd == "undisplay":
-                if not arg:
-                    self.displays.clear()
-                elif arg.isdigit() and 0 < int(arg) <= len(self.displays):
-                    del self.displays[int(arg) - 1]
-                elif arg in self.displays:
-                    self.displays.remove(arg)
-                else:
-                    res(line, f"no display {arg!r}", False)
-                    return
-                res(line, "ok")
-            elif cmd in ("print", "pp"):
-                if not arg:
-                    res(line, f"usage: {cmd} EXPR", False)
-                else:
-                    ok, text = self._eval_text(arg, pretty=cmd == "pp")
-                    res(line, text, ok)
+            elif cmd in BREAKPOINT_COMMANDS:
+                self._cand_cache.clear()
+                manage_breakpoints(self.breakpoints, line, cmd, arg, res)
+            elif cmd in WATCH_COMMANDS:
+                watch_command(self, line, cmd, arg, res)
             elif cmd == "where":
                 res(line, self._where())
             elif cmd == "inspect":
@@ -595,45 +574,6 @@ class ReplaySession:
         bps.add(bp)
         self._result(line, f"{'temporary ' if temporary else ''}breakpoint "
                            f"{bp.describe()}")
-
-    def _bp_command(self, line, cmd, arg):
-        bps = self.breakpoints
-        res = self._result
-        self._cand_cache.clear()
-        if cmd == "clear":
-            if not arg:
-                bps.table.clear()
-                bps.reindex()
-                res(line, "deleted all breakpoints")
-            else:
-                nums = bps.parse_numbers(arg)
-                for k in nums:
-                    bps.remove(k)
-                res(line, f"deleted breakpoint {' '.join(map(str, nums))}")
-        elif cmd in ("disable", "enable"):
-            nums = bps.parse_numbers(arg) if arg else list(bps.table)
-            for k in nums:
-                bps.table[k].enabled = cmd == "enable"
-            bps.reindex()
-            res(line, f"{cmd}d breakpoint {' '.join(map(str, nums))}")
-        elif cmd == "ignore":
-            parts = arg.split()
-            nums = bps.parse_numbers(parts[0]) if parts else []
-            if len(parts) != 2 or not parts[1].isdigit():
-                res(line, "usage: ignore N COUNT", False)
-                return
-            bp = bps.table[nums[0]]
-            bp.ignore = int(parts[1])
-            res(line, f"will ignore next {bp.ignore} crossings of breakpoint {bp.number}")
-        elif cmd == "condition":
-            num, _, cond = arg.partition(" ")
-            bp = bps.table[bps.parse_numbers(num)[0]]
-            cond = cond.strip() or None
-            new = _bp.Breakpoint(bp.number, "cond" if bp.kind == "cond" else bp.kind,
-                                 op=bp.op, file=bp.file, line=bp.line, nan=bp.nan,
-                                 cond=cond, temporary=bp.temporary)
-            bps.add(new)
-            res(line, new.describe())
 
 
 # ---------------------------------------------------------------- batch --

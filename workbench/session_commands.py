@@ -83,73 +83,11 @@ def run_command(s, line) -> bool:
             return True
         if cmd in ("break", "tbreak"):
             _break(s, line, arg, temporary=cmd == "tbreak")
-        elif cmd == "clear":
-            if not arg:
-                s.breakpoints.table.clear()
-                s.breakpoints.reindex()
-                res(line, "deleted all breakpoints")
-            else:
-                nums = s.breakpoints.parse_numbers(arg)
-                for n in nums:
-                    s.breakpoints.remove(n)
-                res(line, f"deleted breakpoint {' '.join(map(str, nums))}")
+        elif cmd in BREAKPOINT_COMMANDS:
+            manage_breakpoints(s.breakpoints, line, cmd, arg, res)
             s._recheck()
-        elif cmd in ("disable", "enable"):
-            nums = s.breakpoints.parse_numbers(arg) if arg \
-                else list(s.breakpoints.table)
-            for n in nums:
-                s.breakpoints.table[n].enabled = cmd == "enable"
-            s.breakpoints.reindex()
-            s._recheck()
-            res(line, f"{cmd}d breakpoint {' '.join(map(str, nums))}")
-        elif cmd == "ignore":
-            parts = arg.split()
-            nums = s.breakpoints.parse_numbers(parts[0]) if parts else []
-            if len(parts) != 2 or not parts[1].isdigit():
-                res(line, "usage: ignore N COUNT", ok=False)
-            else:
-                bp = s.breakpoints.table[nums[0]]
-                bp.ignore = int(parts[1])
-                res(line, f"will ignore next {bp.ignore} crossings of "
-                          f"breakpoint {bp.number}")
-        elif cmd == "condition":
-            num, _, cond = arg.partition(" ")
-            bp = s.breakpoints.table[s.breakpoints.parse_numbers(num)[0]]
-            cond = cond.strip() or None
-            new = _bp.Breakpoint(bp.number, bp.kind if bp.kind != "cond" or cond
-                                 else "cond", op=bp.op, file=bp.file,
-                                 line=bp.line, nan=bp.nan, cond=cond,
-                                 temporary=bp.temporary)
-            s.breakpoints.add(new)
-            s._recheck()
-            res(line, new.describe())
-        elif cmd == "display":
-            if not arg:
-                res(line, "\n".join(f"{i + 1}: {e} = {v}" for i, (e, v)
-                                    in enumerate(s._eval_displays()))
-                    or "no display expressions")
-            else:
-                if arg not in s.displays:
-                    s.displays.append(arg)
-                ok, text = s._eval_text(arg)
-                res(line, f"display {arg}: {text}", ok)
-        elif cmd == "undisplay":
-            if not arg:
-                s.displays.clear()
-            elif arg.isdigit() and 0 < int(arg) <= len(s.displays):
-                del s.displays[int(arg) - 1]
-            elif arg in s.displays:
-                s.displays.remove(arg)
-            else:
-                res(line, f"no display {arg!r}", ok=False)
-                return False
-            res(line, "ok")
-        elif cmd in ("print", "pp"):
-            if not arg:
-                res(line, f"usage: {cmd} EXPR", ok=False)
-            else:
-                ok, text = s._eval_text(arg, pretty=cmd == "pp")
-                res(line, text, ok)
+        elif cmd in WATCH_COMMANDS:
+            watch_command(s, line, cmd, arg, res)
         elif cmd in ("up", "down"):
             _move(s, line, cmd, arg)
         elif cmd == "where":
@@ -190,6 +128,82 @@ def run_command(s, line) -> bool:
     except _bp.BreakError as e:
         res(line, str(e), ok=False)
     return False
+
+
+BREAKPOINT_COMMANDS = ("clear", "disable", "enable", "ignore", "condition")
+WATCH_COMMANDS = ("display", "undisplay", "print", "pp")
+
+
+def manage_breakpoints(bps, line, cmd, arg, res):
+    """clear / disable / enable / ignore / condition on ``bps`` (a
+    :class:`workbench.breakpoints.Breakpoints`); shared by the live session
+    and the replay.  Results go to ``res(line, text, ok)``."""
+    if cmd == "clear":
+        if not arg:
+            bps.table.clear()
+            bps.reindex()
+            res(line, "deleted all breakpoints")
+        else:
+            nums = bps.parse_numbers(arg)
+            for n in nums:
+                bps.remove(n)
+            res(line, f"deleted breakpoint {' '.join(map(str, nums))}")
+    elif cmd in ("disable", "enable"):
+        nums = bps.parse_numbers(arg) if arg else list(bps.table)
+        for n in nums:
+            bps.table[n].enabled = cmd == "enable"
+        bps.reindex()
+        res(line, f"{cmd}d breakpoint {' '.join(map(str, nums))}")
+    elif cmd == "ignore":
+        parts = arg.split()
+        nums = bps.parse_numbers(parts[0]) if parts else []
+        if len(parts) != 2 or not parts[1].isdigit() or not nums:
+            res(line, "usage: ignore N COUNT", False)
+            return
+        bp = bps.table[nums[0]]
+        bp.ignore = int(parts[1])
+        res(line, f"will ignore next {bp.ignore} crossings of breakpoint "
+                  f"{bp.number}")
+    elif cmd == "condition":
+        num, _, cond = arg.partition(" ")
+        bp = bps.table[bps.parse_numbers(num)[0]]
+        new = _bp.Breakpoint(bp.number, bp.kind, op=bp.op, file=bp.file,
+                             line=bp.line, nan=bp.nan,
+                             cond=cond.strip() or None,
+                             temporary=bp.temporary)
+        bps.add(new)
+        res(line, new.describe())
+
+
+def watch_command(s, line, cmd, arg, res):
+    """display / undisplay / print / pp, for any session with ``displays``,
+    ``_eval_displays()`` and ``_eval_text()`` (live or replay)."""
+    if cmd == "display":
+        if not arg:
+            res(line, "\n".join(f"{i + 1}: {e} = {v}" for i, (e, v)
+                                in enumerate(s._eval_displays()))
+                or "no display expressions")
+        else:
+            if arg not in s.displays:
+                s.displays.append(arg)
+            ok, text = s._eval_text(arg)
+            res(line, f"display {arg}: {text}", ok)
+    elif cmd == "undisplay":
+        if not arg:
+            s.displays.clear()
+        elif arg.isdigit() and 0 < int(arg) <= len(s.displays):
+            del s.displays[int(arg) - 1]
+        elif arg in s.displays:
+            s.displays.remove(arg)
+        else:
+            res(line, f"no display {arg!r}", False)
+            return
+        res(line, "ok")
+    elif not arg:
+        res(line, f"usage: {cmd} EXPR", False)
+    else:
+        ok, text = s._eval_text(arg, pretty=cmd == "pp")
+        res(line, text, ok)
 
 
 def _break(s, line, arg, temporary):

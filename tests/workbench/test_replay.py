@@ -329,3 +329,19 @@ def test_a_1e5_op_recording_stays_small_and_loads_compactly(tmp_path):
         live.tensor_values(base + 99988, "out", ""))
     first = rs.history.get(0)
     assert not first.values_kept and "not kept" in first.outputs[0].note
+
+
+def test_breakpoint_management_and_displays_in_a_replay(tmp_path):
+    """clear/disable/enable/display/undisplay are the live session's own
+    command code (session_commands), wired into the replay."""
+    path = tmp_path / "nan.wbrec"
+    record("nan_mid.py", path, "c\n")
+    _, lines, _, rs = replay(path, "b mul\ndisable 1\nc\n")
+    pauses = [ln for ln in lines if PAUSE.match(ln)]
+    assert len(pauses) == 1 and "disabled breakpoint 1" in lines   # ran to the end
+    _, lines, _, rs = replay(path, "b mul\ndisable 1\nenable 1\ndisplay out.shape\n"
+                                   "c\nundisplay 1\nclear\nc\n")
+    pauses = [ln for ln in lines if PAUSE.match(ln)]
+    assert "breakpoint 1" in pauses[1]
+    assert any(ln.startswith("display out.shape:") for ln in lines)
+    assert "deleted all breakpoints" in lines and len(pauses) == 2
