@@ -173,6 +173,18 @@ class Breakpoints:
         self.table[bp.number] = bp
         self.reindex()
 
+    def hit(self, bp, extra=""):
+        """Count a hit on ``bp``: the stop reason, or None while ``ignore``
+        is counting down.  A temporary breakpoint is removed when hit."""
+        bp.hits += 1
+        if bp.ignore > 0:
+            bp.ignore -= 1
+            return None
+        if bp.temporary:
+            self.remove(bp.number)
+            return f"temporary breakpoint {bp.number}{extra}"
+        return f"breakpoint {bp.number}{extra}"
+
     def remove(self, number):
         self.table.pop(number, None)
         self.reindex()

@@ -416,14 +416,7 @@ class ReplaySession:
                 return None
             if err:
                 extra = f" (condition error: {err})"
-        bp.hits += 1
-        if bp.ignore > 0:
-            bp.ignore -= 1
-            return None
-        if bp.temporary:
-            self.breakpoints.remove(bp.number)
-            return f"temporary breakpoint {bp.number}{extra}"
-        return f"breakpoint {bp.number}{extra}"
+        return self.breakpoints.hit(bp, extra)
 
     # -- commands ------------------------------------------------------------
     def _command(self, line):

@@ -72,15 +72,11 @@ def before_breakpoint(s, ev):
 
 def hit(s, bp, extra=""):
     """Count a hit on ``bp``: its reason text, or None while ignored."""
-    bp.hits += 1
-    if bp.ignore > 0:
-        bp.ignore -= 1
-        return None
-    if bp.temporary:
-        s.breakpoints.remove(bp.number)
-        s._recheck()
-        return f"temporary breakpoint {bp.number}{extra}"
-    return f"breakpoint {bp.number}{extra}"
+    reason = s.breakpoints.hit(bp, extra)
+    if reason and bp.temporary:
+        s._recheck()            # one breakpoint fewer to check per op
+    return reason
+
 
 def after_reason(s, ev, out):
     """The reason a NaN/Inf or conditional breakpoint stops after the
