@@ -64,7 +64,7 @@ def flops(r: OpRecord) -> int:
     """Floating-point operations of matmul/einsum/conv ops (0 for others)."""
     name = r.name
     if name == "matmul" and len(r.shapes) >= 2 and None not in r.shapes[:2]:
-        a, b = r.shapes[0], r.shapes[1]
+        a = r.shapes[0]
         k = a[-1] if a else 1
         return 2 * _prod(r.out_shape) * int(k)
     if name == "einsum":

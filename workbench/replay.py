@@ -54,7 +54,9 @@ from workbench.records import (
 from workbench.recording import NF_INF, NF_NAN, Recording, load_recording
 from workbench.replay_history import ReplayHistory, _OpView, _pick
 from workbench.session_commands import (
-    BREAKPOINT_COMMANDS, WATCH_COMMANDS, manage_breakpoints, watch_command,
+    ALIASES,
+    BREAKPOINT_COMMANDS, WATCH_COMMANDS, manage_breakpoints, parse_command,
+    watch_command,
 )
 
 HELP = """\
@@ -68,15 +70,9 @@ print p EXPR | pp EXPR  (recorded values of the current op: out in0 in1 ..
   a b c d x inputs name index phase scope file line, val(N, 'out'))
 where w | inspect OP SLOT [SLICE] | save OP SLOT PATH"""
 
-_ALIASES = {
-    "s": "step", "bs": "back", "rs": "back", "reverse-step": "back",
-    "n": "next", "c": "continue", "cont": "continue",
-    "rc": "reverse-continue", "reverse-continue": "reverse-continue",
-    "unt": "until", "j": "jump", "q": "quit", "exit": "quit",
-    "b": "break", "tb": "tbreak", "cl": "clear", "p": "print", "u": "up",
-    "d": "down", "w": "where", "bt": "where", "h": "help", "?": "help",
-    "r": "finish", "return": "finish", "disp": "display",
-    "interrupt": "pause",
+_ALIASES = {    # the live session's, plus time travel
+    **ALIASES, "bs": "back", "rs": "back", "reverse-step": "back",
+    "rc": "reverse-continue", "j": "jump",
 }
 NO_FRAMES = ("a replay has no live frames: only the recorded values of the "
              "ops are available (out, in0, ..., val(N, 'out'))")
@@ -422,12 +418,7 @@ class ReplaySession:
     def _command(self, line):
         if not line:
             return
-        word, _, arg = line.partition(" ")
-        word = word.lower()
-        arg = arg.strip()
-        cmd = _ALIASES.get(word, word)
-        if cmd == "where" and len(arg.split()) == 3:
-            cmd = "save"
+        cmd, arg = parse_command(line, _ALIASES)
         res = self._result
         n = self.rec.n
         pos = self._pos
@@ -529,7 +520,7 @@ class ReplaySession:
             elif cmd in ("help", "help-replay"):
                 res(line, HELP)
             else:
-                res(line, f"unknown command {word!r}; try 'help'", False)
+                res(line, f"unknown command {cmd!r}; try 'help'", False)
         except _bp.BreakError as e:
             res(line, str(e), False)
 

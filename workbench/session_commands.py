@@ -30,13 +30,27 @@ inspect OP SLOT [SLICE] | save OP SLOT PATH   (SLOT: out, outN, inN)
 conditions see: out inputs a b c d x name index phase scope file line,
 absmax amax amin mean std norm numel anynan anyinf nonfinite np"""
 
-_ALIASES = {
+ALIASES = {
     "s": "step", "n": "next", "c": "continue", "cont": "continue",
     "r": "finish", "return": "finish", "unt": "until", "q": "quit",
     "exit": "quit", "b": "break", "tb": "tbreak", "cl": "clear",
     "p": "print", "u": "up", "d": "down", "w": "where", "bt": "where",
     "h": "help", "?": "help", "interrupt": "pause", "disp": "display",
 }
+
+
+def parse_command(line, aliases=None):
+    """(command, argument) of a command line, ``aliases`` (default: the
+    live session's) resolved; ``w PATH`` with three arguments is ``save``,
+    bare ``w`` is ``where``."""
+    word, _, arg = line.partition(" ")
+    word = word.lower()
+    arg = arg.strip()
+    aliases = ALIASES if aliases is None else aliases
+    cmd = aliases.get(word, word)
+    if cmd == "where" and len(arg.split()) == 3:
+        cmd = "save"
+    return cmd, arg
 
 
 def run_command(s, line) -> bool:
@@ -46,12 +60,7 @@ def run_command(s, line) -> bool:
     line = line.strip()
     if not line:
         return False
-    word, _, arg = line.partition(" ")
-    word = word.lower()
-    arg = arg.strip()
-    cmd = _ALIASES.get(word, word)
-    if cmd == "where" and len(arg.split()) == 3:
-        cmd = "save"
+    cmd, arg = parse_command(line)
     p = s._pause
     pm = p is not None and p.pm
     res = s._result
@@ -124,7 +133,7 @@ def run_command(s, line) -> bool:
         elif cmd == "help":
             res(line, HELP)
         else:
-            res(line, f"unknown command {word!r}; try 'help'", ok=False)
+            res(line, f"unknown command {cmd!r}; try 'help'", ok=False)
     except _bp.BreakError as e:
         res(line, str(e), ok=False)
     return False

@@ -48,38 +48,36 @@ class Conv2D(Module):
                 f"padding={self.padding}")
 
 
-class MaxPool2D(Module):
+class _Pool2D(Module):
+    """A pooling layer: ``pool(x, kernel_size, stride=kernel_size,
+    padding)`` with ``pool`` the class's op."""
+
+    pool = None
+
+    def __init__(self, kernel_size, stride=None, padding=0, name=None):
+        super().__init__(name=name)
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.padding = padding
+
+    def forward(self, x):
+        return type(self).pool(x, self.kernel_size, stride=self.stride,
+                               padding=self.padding)
+
+    def extra_repr(self):
+        return f"{self.kernel_size}, stride={self.stride}"
+
+
+class MaxPool2D(_Pool2D):
     """``max_pool2d(x, kernel_size, stride=kernel_size, padding)``."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, name=None):
-        super().__init__(name=name)
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.padding = padding
-
-    def forward(self, x):
-        return core.max_pool2d(x, self.kernel_size, stride=self.stride,
-                               padding=self.padding)
-
-    def extra_repr(self):
-        return f"{self.kernel_size}, stride={self.stride}"
+    pool = staticmethod(core.max_pool2d)
 
 
-class AvgPool2D(Module):
+class AvgPool2D(_Pool2D):
     """``avg_pool2d(x, kernel_size, stride=kernel_size, padding)``."""
 
-    def __init__(self, kernel_size, stride=None, padding=0, name=None):
-        super().__init__(name=name)
-        self.kernel_size = kernel_size
-        self.stride = stride
-        self.padding = padding
-
-    def forward(self, x):
-        return core.avg_pool2d(x, self.kernel_size, stride=self.stride,
-                               padding=self.padding)
-
-    def extra_repr(self):
-        return f"{self.kernel_size}, stride={self.stride}"
+    pool = staticmethod(core.avg_pool2d)
 
 
 Conv2d = Conv2D
