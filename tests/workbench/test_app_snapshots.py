@@ -73,9 +73,14 @@ def test_snapshot_post_mortem(snap_compare):
         await _settled(app)(pilot)
         app.send("continue")
         deadline = time.monotonic() + 10
-        while app.state != "postmortem" or app.query_one(OutputLog)._pending:
+        log = app.query_one(OutputLog)
+        while app.state != "postmortem" or log._pending:
             assert time.monotonic() < deadline
             await pilot.pause(0.02)
+        # whether the console's auto-scroll has landed yet is a race: pin
+        # the view to the last line, as a user reading the traceback sees it
+        await pilot.pause()
+        log.scroll_end(animate=False, immediate=True)
         await pilot.pause()
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
