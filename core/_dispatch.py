@@ -85,7 +85,7 @@ class Op:
     """
 
     __slots__ = ("name", "make", "vjps", "vjp_all", "differentiable",
-                 "kernels", "out_device", "doc", "impure", "__weakref__")
+                 "raw_vjps", "kernels", "out_device", "doc", "impure", "__weakref__")
 
     def __init__(self, name, make, vjps=None, differentiable=True,
                  out_device=None, doc="", impure=False):
@@ -97,6 +97,8 @@ class Op:
         self.vjp_all = bool(self.vjps) and getattr(
             self.vjps[0], "all_inputs", False)
         self.differentiable = differentiable
+        # array-level twins of the VJPs (core.ops.raw_vjps), or None
+        self.raw_vjps = None
         self.out_device = out_device  # fn(attrs) -> Device for transfers
         self.doc = doc
         # one column per backend slot (numpy, cupy gpu:0, sim, cupy gpu:1..)
@@ -398,7 +400,14 @@ def apply(op, args, attrs=None):
     if op.differentiable and grad_enabled and (
             rg if rg is not None else _any_tracked(args)) \
             and out.dtype.kind in "fc":
-        t._node = Node(op, args, attrs, out, next(counter))
+        t._node = n = _new(Node)     # Node(...) inline: no __init__ call
+        n.op = op
+        n.inputs = args
+        n.attrs = attrs
+        n.out = out
+        n.index = next(counter)
+        n.scope = scope
+        n.tapes = tapes
         t._rg = True
     return t
 

@@ -115,14 +115,18 @@ def _run_backward(seeds, member, keep=frozenset()):
     op's inputs always exist before it runs, so this is a reverse
     topological order), each once, discovering the graph as it goes.
     Returns (node_grads: node.index -> grad, leaf_grads: id(tensor) ->
-    (tensor, grad)).  VJPs and accumulation are engine ops, so hooks see
-    them with phase "backward" and an outer tape records them.
+    (tensor, grad)).
+
+    VJPs are engine ops, so hooks see them with phase "backward" and an
+    outer tape records them.  When neither can happen (no hook attached,
+    grad mode off: nothing watches or records this pass), the pass runs on
+    raw arrays instead (:func:`_run_backward_raw`).
     """
+    if not D.grad_enabled and not D.hooks:
+        return _run_backward_raw(seeds, member, keep)
     node_grads = {}
     leaf_grads = {}
     heap = []
-    queued = set()
-    node = None
 
     def add_leaf(x, gi):
         if not x._rg or x._data.dtype.kind not in "fc":
@@ -131,19 +135,8 @@ def _run_backward(seeds, member, keep=frozenset()):
         prev = leaf_grads.get(k)
         leaf_grads[k] = (x, gi if prev is None else prev[1] + gi)
 
-    for t, g in seeds:
-        p = t._node
-        if p is not None and (member is None or member(p)):
-            k = p.index
-            prev = node_grads.get(k)
-            node_grads[k] = g if prev is None else prev + g
-            if k not in queued:
-                queued.add(k)
-                heappush(heap, (-k, p))
-        else:
-            add_leaf(t, g)
+    _seed(seeds, member, node_grads, heap, add_leaf)
     saved = (D.phase, D.forward_index, D.scope, D.backward_site)
-    new = object.__new__
     get = node_grads.get
     try:
         D.phase = "backward"
@@ -155,49 +148,16 @@ def _run_backward(seeds, member, keep=frozenset()):
             # a gradient is dropped once its node is done (memory stays as
             # in a hand-written backward), unless a source asked for it
             g = get(k) if k in keep else node_grads.pop(k)
-            D.forward_index = node.index
-            D.scope = node.scope
-            op = node.op
-            inputs = node.inputs
-            attrs = node.attrs
-            ans = new(Tensor)
-            ans._data = node.out
-            ans._device = g._device
-            ans._node = node
-            ans._rg = True
-            vjps = op.vjps
-            if op.vjp_all:
-                grads = vjps[0](g, ans, *inputs, **attrs) if attrs else \
-                    vjps[0](g, ans, *inputs)
-                pairs = []
-                for x, gi in zip(inputs, grads):
-                    if isinstance(x, Tensor):
-                        pairs.append((x, gi))
-                    elif isinstance(x, (list, tuple)) and gi is not None:
-                        pairs.extend((x2, g2) for x2, g2 in zip(x, gi)
-                                     if isinstance(x2, Tensor))
-            else:
-                pairs = []
-                for x, fn in zip(inputs, vjps):
-                    if fn is not None and isinstance(x, Tensor) and x._rg:
-                        pairs.append((x, fn(g, ans, *inputs, **attrs) if attrs
-                                      else fn(g, ans, *inputs)))
-            for x, gi in pairs:
-                if gi is None or not x._rg:
+            for x, gi in _engine_vjp(node, g, False):
+                if not x._rg:
                     continue
-                if gi._data.shape != x._data.shape:
-                    raise GradientError(
-                        f"VJP of {op.name} returned a gradient of shape "
-                        f"{gi.shape} for an operand of shape {x.shape}")
                 p = x._node
                 if p is not None and (member is None or member(p)):
                     k = p.index
                     prev = get(k)
-                    if prev is None:
-                        node_grads[k] = gi
-                        if k not in queued:
-                            queued.add(k)
-                            heappush(heap, (-k, p))
+                    if prev is None:    # (a node gets gradients only
+                        node_grads[k] = gi          # before it is visited)
+                        heappush(heap, (-k, p))
                     else:
                         node_grads[k] = prev + gi
                 else:
@@ -207,9 +167,159 @@ def _run_backward(seeds, member, keep=frozenset()):
     return node_grads, leaf_grads
 
 
+def _seed(seeds, member, node_grads, heap, add_leaf):
+    for t, g in seeds:
+        p = t._node
+        if p is not None and (member is None or member(p)):
+            k = p.index
+            prev = node_grads.get(k)
+            node_grads[k] = g if prev is None else prev + g
+            if prev is None:
+                heappush(heap, (-k, p))
+        else:
+            add_leaf(t, g)
+
+
+def _run_backward_raw(seeds, member, keep):
+    """:func:`_run_backward` on raw arrays, for a pass nothing watches or
+    records.  Ops with array-level VJP twins (``core.ops.raw_vjps``) run
+    those, skipping dispatch and Tensor wrapping; the others run their
+    engine VJP on a wrapped gradient.  Gradients come back as Tensors."""
+    node_grads = {}
+    leaves = {}         # id(tensor) -> [tensor, grad]
+    heap = []
+    get = node_grads.get
+
+    def push(x, gi):
+        p = x._node
+        if p is not None and (member is None or member(p)):
+            k = p.index
+            prev = get(k)
+            if prev is None:    # (a node gets gradients only before it is
+                node_grads[k] = gi                      # visited)
+                heappush(heap, (-k, p))
+            else:
+                node_grads[k] = prev + gi
+        elif x._rg and x._data.dtype.kind in "fc":
+            prev = leaves.get(id(x))
+            if prev is None:
+                leaves[id(x)] = [x, gi]
+            else:
+                prev[1] = prev[1] + gi
+
+    for t, g in seeds:
+        push(t, g._data)
+    saved = (D.phase, D.forward_index, D.scope)
+    pop = node_grads.pop
+    try:
+        D.phase = "backward"
+        while heap:
+            node = heappop(heap)[1]
+            k = node.index
+            g = get(k) if k in keep else pop(k)
+            twins = node.op.raw_vjps
+            inputs = node.inputs
+            if twins is None:
+                for x, gi in _engine_vjp(node, g, True):
+                    if x._rg:
+                        push(x, gi)
+                continue
+            attrs = node.attrs
+            if len(inputs) == 1 and attrs is None:      # unary elementwise
+                x = inputs[0]
+                push(x, twins[0](g, node.out, x._data))
+                continue
+            if len(inputs) == 2 and attrs is None:      # binary elementwise
+                a, b = inputs
+                fa, fb = twins
+                ad = a._data if isinstance(a, Tensor) else a
+                bd = b._data if isinstance(b, Tensor) else b
+                if fa is not None and isinstance(a, Tensor) and a._rg:
+                    push(a, fa(g, node.out, ad, bd))
+                if fb is not None and isinstance(b, Tensor) and b._rg:
+                    push(b, fb(g, node.out, ad, bd))
+                continue
+            attrs = attrs or {}
+            datas = [x._data if isinstance(x, Tensor) else x for x in inputs]
+            if node.op.vjp_all:
+                for x, gi in zip(inputs, twins[0](g, node.out, *datas, **attrs)):
+                    if isinstance(x, Tensor) and x._rg and gi is not None:
+                        push(x, gi)
+                continue
+            for x, fn in zip(inputs, twins):
+                if fn is not None and isinstance(x, Tensor) and x._rg:
+                    push(x, fn(g, node.out, *datas, **attrs))
+    finally:
+        D.phase, D.forward_index, D.scope = saved
+    # hand tensors back: the sources' gradients kept in node_grads (numpy
+    # scalars, of no device, are host data), leaves
+    for k, g in node_grads.items():
+        node_grads[k] = _make(g, D._devices.device_of_array(g) or D._devices.CPU)
+    return node_grads, {k: (x, _make(g, x._device))
+                        for k, (x, g) in leaves.items()}
+
+
+def _engine_vjp(node, g, raw):
+    """(operand, gradient) pairs from the op's engine-op VJPs; with ``raw``
+    the gradient comes and goes as an array (wrapped for the VJP)."""
+    op = node.op
+    inputs = node.inputs
+    attrs = node.attrs
+    D.forward_index = node.index
+    D.scope = node.scope
+    if raw:
+        dev = op.out_device(attrs) if op.out_device is not None else \
+            _first_device(inputs)
+        g = _make(g, dev)
+    ans = object.__new__(Tensor)
+    ans._data = node.out
+    ans._device = g._device
+    ans._node = node
+    ans._rg = True
+    vjps = op.vjps
+    pairs = []
+    if op.vjp_all:
+        grads = vjps[0](g, ans, *inputs, **attrs) if attrs else \
+            vjps[0](g, ans, *inputs)
+        for x, gi in zip(inputs, grads):
+            if isinstance(x, Tensor):
+                pairs.append((x, gi))
+            elif isinstance(x, (list, tuple)) and gi is not None:
+                pairs.extend((x2, g2) for x2, g2 in zip(x, gi)
+                             if isinstance(x2, Tensor))
+    else:
+        for x, fn in zip(inputs, vjps):
+            if fn is not None and isinstance(x, Tensor) and x._rg:
+                pairs.append((x, fn(g, ans, *inputs, **attrs) if attrs
+                              else fn(g, ans, *inputs)))
+    out = []
+    for x, gi in pairs:
+        if gi is None:
+            continue
+        if gi._data.shape != x._data.shape:
+            raise GradientError(
+                f"VJP of {op.name} returned a gradient of shape "
+                f"{gi.shape} for an operand of shape {x.shape}")
+        out.append((x, gi._data if raw else gi))
+    return out
+
+
+def _first_device(inputs):
+    for x in inputs:
+        if isinstance(x, Tensor):
+            return x._device
+        if isinstance(x, (list, tuple)):
+            for x2 in x:
+                if isinstance(x2, Tensor):
+                    return x2._device
+    return D._devices.current_device()
+
+
 def _ones_like(t):
-    return _make(t._device.xp.ones(t._data.shape, dtype=t._data.dtype),
-                 t._device)
+    d = t._data
+    if d.ndim == 0 and t._device is D._devices.CPU:
+        return _make(np.array(1, dtype=d.dtype), t._device)   # 4x np.ones
+    return _make(t._device.xp.ones(d.shape, dtype=d.dtype), t._device)
 
 
 def _as_grad(g, like):
@@ -508,6 +618,8 @@ class _CustomOp:
     """A one-off op for custom_gradient: the user's grad_fn is the VJP."""
 
     __slots__ = ("name", "vjps", "differentiable", "vjp_all")
+    raw_vjps = None     # the user's grad_fn runs on tensors
+    out_device = None
 
     def __init__(self, name, grad_fn, n):
         self.name = name

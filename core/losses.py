@@ -17,6 +17,7 @@ import core
 from core import _dispatch as _D
 from core._dispatch import apply, defop
 from core.errors import DTypeError, ShapeError
+from core.ops.raw_vjps import install, xp_of
 from core.tensor import Tensor, _make
 
 __all__ = ["softmax_cross_entropy", "sparse_softmax_cross_entropy", "nll_loss",
@@ -61,7 +62,22 @@ def _nll_vjp(g, ans, logp, labels, axis, reduction):
     return onehot * (g * scale)
 
 
+def _nll_twin(g, ans, logp, labels, axis, reduction):
+    """``_nll_vjp`` on arrays (see core.ops.raw_vjps)."""
+    xp = xp_of(logp)
+    n = logp.shape[axis]
+    shape = [1] * logp.ndim
+    shape[axis] = n
+    onehot = (xp.expand_dims(labels, axis)
+              == xp.arange(n).reshape(shape)).astype(logp.dtype)
+    if reduction == "none":
+        return onehot * xp.expand_dims(-g, axis)
+    scale = -1.0 / max(logp.size // n, 1) if reduction == "mean" else -1.0
+    return onehot * (g * scale)
+
+
 _NLL = defop("nll_loss", _nll_make, vjps=(_nll_vjp, None))
+install("nll_loss", (_nll_twin, None))
 
 
 def nll_loss(logp, labels, reduction="mean", axis=-1):

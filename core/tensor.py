@@ -197,10 +197,7 @@ class Tensor:
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that
         requires grad (and every trainable Variable) behind this tensor."""
-        from core.autodiff import backward
-
-        backward(self, grad, retain_graph=retain_graph,
-                 create_graph=create_graph)
+        _autodiff().backward(self, grad, retain_graph, create_graph)
 
     def zero_grad(self):
         self._grad = None
@@ -261,6 +258,14 @@ def summarize(t, max_items=6) -> str:
     suffix = (", " + ", ".join(extra)) if extra else ""
     return (f"{kind}({vals}, shape={tuple(data.shape)}, dtype={data.dtype}, "
             f"device={t._device}{suffix})")
+
+
+def _autodiff():
+    """core.autodiff (imported late: it imports this module)."""
+    import core.autodiff as mod
+    global _autodiff
+    _autodiff = lambda: mod  # noqa: E731  (later calls: one global lookup)
+    return mod
 
 
 def _make(data, dev) -> Tensor:

@@ -30,6 +30,7 @@ def _export(modname):
 for _m in _FAMILIES:
     _export(_m)
 
+from core.ops import raw_vjps  # noqa: E402,F401  (installs the VJP twins)
 from core.ops._methods import bind_tensor_methods  # noqa: E402
 
 bind_tensor_methods()
