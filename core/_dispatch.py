@@ -28,12 +28,14 @@ import time
 
 import numpy as np
 
+from core import _record
 from core import devices as _devices
 from core.errors import (
     CoreError, DeviceError, DTypeError, HookError, ShapeError, op_error,
 )
 
 _perf_ns = time.perf_counter_ns
+_CPU = _devices.CPU
 _getframe = sys._getframe
 _CORE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
 
@@ -50,6 +52,8 @@ forward_index = None      # the forward op a backward op differentiates
 counter = itertools.count(1)   # one monotonic op index per process
 wants_device_time = 0     # hooks asking for device timers
 wants_tape_entries = 0    # hooks asking tapes to list their nodes
+recorders: tuple = ()     # flat lists of recording hooks (``record_into``)
+lean = False              # every hook records: host ops skip the OpEvent
 
 
 def next_index() -> int:
@@ -171,6 +175,7 @@ class Node:
 # --------------------------------------------------------------- helpers --
 
 Tensor = None   # set by core.tensor (import cycle)
+_Variable = None
 _make = None    # Tensor factory: _make(data, device)
 _new = object.__new__
 _PY_SCALARS = (int, float, bool)
@@ -277,7 +282,9 @@ def unary(op):
             return apply(op, (x,), None)
         dev = x._device
         if hooks:
-            return _run_hooked(op, (x,), None, dev, (x._data,), x._rg)
+            if lean and dev is _CPU:
+                return _recorded1(op, x, dev)
+            return _hooked(op, (x,), None, dev, (x._data,), x._rg)
         try:
             out = kernels[dev.slot](x._data)
         except Exception as e:
@@ -330,12 +337,14 @@ def binary(op):
         else:
             return apply(op, (a, b), None)
         if hooks:
+            if lean and dev is _CPU:
+                return _recorded2(op, a, b, ad, bd, dev, rg)
             args = (a, b)
             if not (isinstance(a, _KEEP_AS_GIVEN) and
                     isinstance(b, _KEEP_AS_GIVEN)):
                 args = (a if isinstance(a, Tensor) else _make(ad, dev),
                         b if isinstance(b, Tensor) else _make(bd, dev))
-            return _run_hooked(op, args, None, dev, (ad, bd), rg)
+            return _hooked(op, args, None, dev, (ad, bd), rg)
         try:
             out = kernels[dev.slot](ad, bd)
         except Exception as e:
@@ -371,7 +380,7 @@ def apply(op, args, attrs=None):
         datas = (x._data,)
         rg = x._rg
         if hooks:
-            return _run_hooked(op, args, attrs, dev, datas, rg)
+            return _hooked(op, args, attrs, dev, datas, rg)
     else:
         dev, datas = _resolve(op, args)
         rg = None
@@ -383,7 +392,7 @@ def apply(op, args, attrs=None):
                         a if isinstance(a, _KEEP_AS_GIVEN) else _make(d, dev)
                         for a, d in zip(args, datas))
                     break
-            return _run_hooked(op, inputs, attrs, dev, datas,
+            return _hooked(op, inputs, attrs, dev, datas,
                                _any_tracked(args))
     try:
         out = op.kernels[dev.slot](*datas, **attrs) if attrs else \
@@ -575,6 +584,24 @@ def _location(f):
                                    f.f_code.co_name)
 
 
+def _engine_site(f, co):
+    """(code, lasti) of the user's line for an op issued from engine frame
+    ``f`` ((None, 0) when there is none).  Walking frames is the dearest
+    part of a hooked op, so two shortcuts: ops issued by the same live
+    engine frame (Dense.forward: matmul, add, relu) share its walk, and
+    backward ops share the line that started the pass."""
+    if f is _walk_cache[0][0]:
+        return _walk_cache[0][1]
+    if phase == "backward" and backward_site is not None:
+        return backward_site
+    site = _walk(f)
+    if site is None:
+        return None, 0
+    if not co.co_flags & _CO_RESUMABLE:
+        _walk_cache[0] = (f, site)      # one store: thread-safe
+    return site
+
+
 def _run_hooked(op, args, attrs, dev, datas, rg):
     """The dispatch with hooks: ``args`` as hooks see them (tensors and
     Python scalars), ``datas`` the raw arrays, ``rg`` whether any operand is
@@ -590,10 +617,8 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     ev.outputs = None
     ev.attrs = attrs if attrs is not None else _EMPTY
     ev.device = dev
-    # the user's line: the innermost frame outside core/.  Walking frames
-    # is the dearest part of a hooked op, so two shortcuts: ops issued by
-    # the same live engine frame (Dense.forward: matmul, add, relu) share
-    # its walk, and backward ops share the line that started the pass.
+    # the user's line: the innermost frame outside core/ (the caller's
+    # caller when a user line called the op directly)
     f = _getframe(2)
     co = f.f_code
     inside = _engine_code.get(co)
@@ -602,18 +627,8 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     if not inside:
         ev._code = co
         ev._lasti = f.f_lasti
-    elif f is _walk_cache[0][0]:
-        ev._code, ev._lasti = _walk_cache[0][1]
-    elif phase == "backward" and backward_site is not None:
-        ev._code, ev._lasti = backward_site
     else:
-        site = _walk(f)
-        if site is None:
-            ev._code = None
-        else:
-            ev._code, ev._lasti = site
-            if not co.co_flags & _CO_RESUMABLE:
-                _walk_cache[0] = (f, site)      # one store: thread-safe
+        ev._code, ev._lasti = _engine_site(f, co)
     ev.scope = scope
     ev.forward_index = forward_index
     ev.start_ns = t0
@@ -665,9 +680,182 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     return t
 
 
+def _run_recorded(op, args, attrs, dev, datas, rg):
+    """The hooked dispatch when every hook is a recorder: a host op appends
+    one flat record (:data:`core._record.FIELDS`) to each recorder's list,
+    with no OpEvent and no hook call.  Device ops, whose timer events the
+    recorders' ``after_op`` handles, take the full hooked path."""
+    if dev is not _CPU:
+        return _run_hooked(op, args, attrs, dev, datas, rg)
+    t0 = _perf_ns()
+    index = next(counter)
+    f = _getframe(2)
+    co = f.f_code
+    inside = _engine_code.get(co)
+    if inside is None:
+        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
+    if not inside:
+        code = co
+        lasti = f.f_lasti
+    else:
+        code, lasti = _engine_site(f, co)
+    k0 = _perf_ns()
+    try:
+        out = op.kernels[0](*datas, **attrs) if attrs else op.kernels[0](*datas)
+    except Exception as e:
+        raise kernel_error(op, args, e) from None
+    k1 = _perf_ns()
+    if op.out_device is not None:
+        dev = op.out_device(attrs)
+    t = _new(Tensor)
+    t._data = out
+    t._device = dev
+    t._node = None
+    t._rg = False
+    if rg and op.differentiable and grad_enabled and out.dtype.kind in "fc":
+        node = record(op, args, attrs, t, index)
+        if wants_tape_entries:
+            for tp in tapes:
+                tp._entries.append(node)
+    if len(args) == 2:
+        a, b = args
+        ta = type(a)
+        tb = type(b)
+        if (ta is Tensor or ta is _Variable) and (tb is Tensor or tb is _Variable):
+            d = a._data
+            e = b._data
+            rec = (index, op.name, phase, forward_index, t0, k0, k1,
+                   _perf_ns(), dev, code, lasti, scope,
+                   attrs if attrs is not None else _EMPTY, None, None,
+                   out.shape, out.dtype, d.shape, d.dtype,
+                   None if ta is Tensor else a, e.shape, e.dtype,
+                   None if tb is Tensor else b, None, None)
+            for buf in recorders:
+                buf.extend(rec)
+            return t
+    rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(), dev,
+           code, lasti, scope, attrs if attrs is not None else _EMPTY, None,
+           None, out.shape, out.dtype) + _record.operands(args) + (None,)
+    for buf in recorders:
+        buf.extend(rec)
+    return t
+
+
+def _recorded2(op, a, b, ad, bd, dev, rg):
+    """:func:`_run_recorded` for a two-operand host op (the commonest)."""
+    t0 = _perf_ns()
+    index = next(counter)
+    f = _getframe(2)
+    co = f.f_code
+    inside = _engine_code.get(co)
+    if inside is None:
+        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
+    if inside:
+        code, lasti = _engine_site(f, co)
+    else:
+        code = co
+        lasti = f.f_lasti
+    k0 = _perf_ns()
+    try:
+        out = op.kernels[0](ad, bd)
+    except Exception as e:
+        raise kernel_error(op, (a, b), e) from None
+    k1 = _perf_ns()
+    t = _new(Tensor)
+    t._data = out
+    t._device = dev
+    t._node = None
+    t._rg = False
+    if rg and op.differentiable and grad_enabled and out.dtype.kind in "fc":
+        t._node = node = _new(Node)
+        node.op = op
+        node.inputs = (a, b)
+        node.attrs = None
+        node.out = out
+        node.index = index
+        node.scope = scope
+        node.tapes = tapes
+        t._rg = True
+        if wants_tape_entries:
+            for tp in tapes:
+                tp._entries.append(node)
+    ta = type(a)
+    tb = type(b)
+    if (ta is Tensor or ta is _Variable) and (tb is Tensor or tb is _Variable):
+        rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(),
+               dev, code, lasti, scope, _EMPTY, None, None, out.shape,
+               out.dtype, ad.shape, ad.dtype, None if ta is Tensor else a,
+               bd.shape, bd.dtype, None if tb is Tensor else b, None, None)
+    else:
+        rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(),
+               dev, code, lasti, scope, _EMPTY, None, None, out.shape,
+               out.dtype) + _record.operands((a, b)) + (None,)
+    for buf in recorders:
+        buf.extend(rec)
+    return t
+
+
+def _recorded1(op, x, dev):
+    """:func:`_run_recorded` for a one-operand host op."""
+    t0 = _perf_ns()
+    index = next(counter)
+    f = _getframe(2)
+    co = f.f_code
+    inside = _engine_code.get(co)
+    if inside is None:
+        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
+    if inside:
+        code, lasti = _engine_site(f, co)
+    else:
+        code = co
+        lasti = f.f_lasti
+    xd = x._data
+    k0 = _perf_ns()
+    try:
+        out = op.kernels[0](xd)
+    except Exception as e:
+        raise kernel_error(op, (x,), e) from None
+    k1 = _perf_ns()
+    t = _new(Tensor)
+    t._data = out
+    t._device = dev
+    t._node = None
+    t._rg = False
+    if x._rg and op.differentiable and grad_enabled and out.dtype.kind in "fc":
+        t._node = node = _new(Node)
+        node.op = op
+        node.inputs = (x,)
+        node.attrs = None
+        node.out = out
+        node.index = index
+        node.scope = scope
+        node.tapes = tapes
+        t._rg = True
+        if wants_tape_entries:
+            for tp in tapes:
+                tp._entries.append(node)
+    tx = type(x)
+    if tx is Tensor or tx is _Variable:
+        rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(),
+               dev, code, lasti, scope, _EMPTY, None, None, out.shape,
+               out.dtype, xd.shape, xd.dtype, None if tx is Tensor else x,
+               None, None, None, None, None)
+    else:
+        rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(),
+               dev, code, lasti, scope, _EMPTY, None, None, out.shape,
+               out.dtype) + _record.operands((x,)) + (None,)
+    for buf in recorders:
+        buf.extend(rec)
+    return t
+
+
+_hooked = _run_hooked    # what the fast paths call once hooks are present
+
+
 def refresh_hooks():
     """Rebuild the bound before/after tuples from ``hooks``."""
     global wants_device_time, wants_tape_entries, before_hooks, after_hooks
+    global recorders, lean, _hooked
     before_hooks = tuple(h.before_op for h in hooks
                          if getattr(h, "before_op", None) is not None)
     after_hooks = tuple(h.after_op for h in hooks
@@ -676,4 +864,8 @@ def refresh_hooks():
                             if getattr(h, "wants_device_time", False))
     wants_tape_entries = sum(1 for h in hooks
                              if getattr(h, "wants_tape_entries", False))
+    recorders = tuple(h.record_into for h in hooks
+                      if getattr(h, "record_into", None) is not None)
+    lean = bool(hooks) and len(recorders) == len(hooks) and not before_hooks
+    _hooked = _run_recorded if lean else _run_hooked
     _walk_cache[0] = (None, None)    # hold no frame when idle

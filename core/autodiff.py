@@ -14,13 +14,17 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
+import time
 from heapq import heappop, heappush
 
 import numpy as np
 
 from core import _dispatch as D
+from core import _record
 from core.errors import GradientError
 from core.tensor import Tensor, Variable, _make, tensor as _tensor
+
+_perf_ns = time.perf_counter_ns
 
 
 # ------------------------------------------------------------- grad mode --
@@ -119,10 +123,11 @@ def _run_backward(seeds, member, keep=frozenset()):
 
     VJPs are engine ops, so hooks see them with phase "backward" and an
     outer tape records them.  When neither can happen (no hook attached,
-    grad mode off: nothing watches or records this pass), the pass runs on
-    raw arrays instead (:func:`_run_backward_raw`).
+    grad mode off: nothing watches or records this pass; recording hooks,
+    which take one record per node, may be attached), the pass runs on raw
+    arrays instead (:func:`_run_backward_raw`).
     """
-    if not D.grad_enabled and not D.hooks:
+    if not D.grad_enabled and (not D.hooks or D.lean):
         return _run_backward_raw(seeds, member, keep)
     node_grads = {}
     leaf_grads = {}
@@ -209,16 +214,23 @@ def _run_backward_raw(seeds, member, keep):
 
     for t, g in seeds:
         push(t, g._data)
-    saved = (D.phase, D.forward_index, D.scope)
+    saved = (D.phase, D.forward_index, D.scope, D.backward_site)
     pop = node_grads.pop
+    recs = D.recorders      # recording hooks: one record per node
     try:
         D.phase = "backward"
+        if recs:
+            D.backward_site = D.user_site(1)
         while heap:
             node = heappop(heap)[1]
             k = node.index
             g = get(k) if k in keep else pop(k)
             twins = node.op.raw_vjps
             inputs = node.inputs
+            if recs and twins is not None:
+                if _record_node(node, g, push, recs):
+                    continue
+                twins = None    # a device node: engine ops read its timers
             if twins is None:
                 for x, gi in _engine_vjp(node, g, True):
                     if x._rg:
@@ -250,13 +262,52 @@ def _run_backward_raw(seeds, member, keep):
                 if fn is not None and isinstance(x, Tensor) and x._rg:
                     push(x, fn(g, node.out, *datas, **attrs))
     finally:
-        D.phase, D.forward_index, D.scope = saved
+        D.phase, D.forward_index, D.scope, D.backward_site = saved
     # hand tensors back: the sources' gradients kept in node_grads (numpy
     # scalars, of no device, are host data), leaves
     for k, g in node_grads.items():
         node_grads[k] = _make(g, D._devices.device_of_array(g) or D._devices.CPU)
     return node_grads, {k: (x, _make(g, x._device))
                         for k, (x, g) in leaves.items()}
+
+
+def _record_node(node, g, push, recs):
+    """Run a host node's VJP twins with recorders attached: one record for
+    the node (``core._record``), its gradients pushed.  Returns False for
+    a node on a device, left to its engine VJP (whose ops read the device
+    timers)."""
+    t0 = _perf_ns()
+    inputs = node.inputs
+    x = inputs[0]
+    dev = x._device if isinstance(x, Tensor) else _first_device(inputs)
+    if dev is not D._CPU:
+        return False
+    op = node.op
+    twins = op.raw_vjps
+    attrs = node.attrs
+    datas = [x._data if isinstance(x, Tensor) else x for x in inputs]
+    out = node.out
+    grads = []
+    k0 = _perf_ns()
+    if op.vjp_all:
+        for x, gi in zip(inputs, twins[0](g, out, *datas, **(attrs or {}))):
+            if isinstance(x, Tensor) and x._rg and gi is not None:
+                grads.append((x, gi))
+    else:
+        for x, fn in zip(inputs, twins):
+            if fn is not None and isinstance(x, Tensor) and x._rg:
+                grads.append((x, fn(g, out, *datas, **attrs) if attrs
+                              else fn(g, out, *datas)))
+    k1 = _perf_ns()
+    code, lasti = D.backward_site or (None, 0)
+    rec = (next(D.counter), op.name, "backward", node.index, t0, k0, k1,
+           _perf_ns(), dev, code, lasti, node.scope, attrs or D._EMPTY, None,
+           None, out.shape, out.dtype) + _record.operands(inputs) + (len(grads),)
+    for buf in recs:
+        buf.extend(rec)
+    for x, gi in grads:
+        push(x, gi)
+    return True
 
 
 def _engine_vjp(node, g, raw):

@@ -6,6 +6,15 @@ get GPU timer events); it returns a :class:`RemovableHandle`.
 ``with attached(hook):`` registers for the block and nests.  Hooks run on
 the thread that runs the op.  An exception raised in a hook surfaces as
 :class:`core.errors.HookError` naming the hook; the engine stays usable.
+
+Recording hooks (profilers): a hook with a ``record_into`` list (and an
+``after_op``) is a *recorder*.  While every registered hook is one, a host
+op builds no OpEvent: the engine appends one flat record to each list
+(layout in ``core._record``), and ``after_op`` sees only device ops (whose
+timer events need reading).  A backward pass nothing records as a graph
+then gives one record per node (its whole VJP, computed on arrays) instead
+of one event per VJP engine op; any other hook attached restores the
+per-op events for everyone.
 """
 
 from __future__ import annotations
@@ -51,6 +60,10 @@ def register(hook) -> RemovableHandle:
     if getattr(hook, "before_op", None) is None and \
             getattr(hook, "after_op", None) is None:
         raise TypeError("a hook needs a before_op or after_op method")
+    if getattr(hook, "record_into", None) is not None and \
+            getattr(hook, "after_op", None) is None:
+        raise TypeError("a recording hook (record_into) needs an after_op "
+                        "for the ops the engine cannot record (device ops)")
     _D.hooks.append(hook)
     _D.refresh_hooks()
     return RemovableHandle(hook)

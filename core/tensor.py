@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from core import _dispatch
+from core import _dispatch, _record
 from core import devices as _devices
 from core.errors import DTypeError, GradientError
 
@@ -411,6 +411,8 @@ class Variable(Tensor):
 
 
 _dispatch.Tensor = Tensor
+_record.Tensor, _record.Variable = Tensor, Variable
+_dispatch._Variable = Variable
 _dispatch._make = _make
 _dispatch._KEEP_AS_GIVEN = _dispatch._KEEP_AS_GIVEN + (Tensor,)
 

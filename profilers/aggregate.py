@@ -61,7 +61,17 @@ def _einsum_flops(r):
 
 
 def flops(r: OpRecord) -> int:
-    """Floating-point operations of matmul/einsum/conv ops (0 for others)."""
+    """Floating-point operations of matmul/einsum/conv ops (0 for others).
+
+    A backward record covering a whole node (``r.grads`` set) computed one
+    gradient per differentiated operand, each costing the forward's FLOPs.
+    """
+    if r.grads is not None:
+        return _forward_flops(r) * r.grads
+    return _forward_flops(r)
+
+
+def _forward_flops(r: OpRecord) -> int:
     name = r.name
     if name == "matmul" and len(r.shapes) >= 2 and None not in r.shapes[:2]:
         a = r.shapes[0]

@@ -325,7 +325,10 @@ def calibrate(device=None, sync=False, memory=False, detail=True, n=300,
                     st[0] -= item[1]
             st[1] = on_free
             live = st
-        return (_Hook(_make_after_op(buf, sync, live), True), buf, counter)
+        # as the profiler attaches it: a recording hook unless it tracks
+        # live bytes
+        return (_Hook(_make_after_op(buf, sync, live), True,
+                      None if live is not None else buf), buf, counter)
 
     saved_hooks = list(_D.hooks)
     saved = (_D.scope, _D.phase, _D.forward_index, _D.grad_enabled)

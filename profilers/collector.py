@@ -19,6 +19,7 @@ import threading
 import time
 import weakref
 
+from core import _record
 from core import devices as _devices
 from core import hooks as _hooks
 from core._dispatch import site_location
@@ -76,36 +77,32 @@ def schedule(wait=0, warmup=0, active=1, repeat=1, skip_first=0) -> Schedule:
 
 class _Hook:
     """A bare hook object whose ``after_op`` is a plain closure (cheapest
-    call the dispatcher can make)."""
+    call the dispatcher can make).  With ``record_into`` (the buffer) it is
+    a recording hook: the engine writes host ops' records into the buffer
+    itself, and ``after_op`` sees only device ops."""
 
-    __slots__ = ("after_op", "wants_device_time", "__weakref__")
+    __slots__ = ("after_op", "wants_device_time", "record_into", "__weakref__")
 
-    def __init__(self, after_op, wants_device_time):
+    def __init__(self, after_op, wants_device_time, record_into=None):
         self.after_op = after_op
         self.wants_device_time = wants_device_time
+        self.record_into = record_into
 
 
 # One op is ``RAW_FIELDS`` values appended flat to the buffer by a single
-# ``extend``: the event's fields (in this order), the output's shape and
-# dtype, then the operands.  Operands: a plain Tensor or a Variable among
-# the first two of a one- or two-operand op is inline as (shape, dtype,
-# Variable or None), an absent one as (None, None, None), and ``extra`` is
-# None; any other op (scalar, list, more operands, other Tensor
-# subclasses) has all six inline slots None and ``extra`` a tuple of
-# (shape, dtype, Variable or None) for a tensor, (value, None, None) for a
-# scalar, (list of those, None, None) for a list operand.
-_EVENT_FIELDS = ("index", "name", "phase", "forward_index", "start_ns",
-                 "kernel_start_ns", "kernel_end_ns", "end_ns", "device",
-                 "_code", "_lasti", "scope", "attrs", "_events",
-                 "device_time_ns")   # (_code, _lasti): the user's line, raw
-_OP_FIELDS = ("out_shape", "out_dtype", "a0", "d0", "v0", "a1", "d1", "v1",
-              "extra")
-RAW_FIELDS = len(_EVENT_FIELDS) + len(_OP_FIELDS)
-_N_HEAD = len(_EVENT_FIELDS) + 2         # the event's fields + output's
-_EV_I = _EVENT_FIELDS.index("_events")
-_DT_I = _EVENT_FIELDS.index("device_time_ns")
-_DEV_I = _EVENT_FIELDS.index("device")
-_ATTRS_I = _EVENT_FIELDS.index("attrs")
+# ``extend``, in the engine's lean record layout (``core._record``): the
+# event's fields, the output's shape and dtype, the operands, ``grads``.
+# On the host the engine writes them itself (the profiler is a recording
+# hook); device ops, whose timer events need reading, come through
+# ``after_op``, which writes the same layout.
+RAW_FIELDS = len(_record.FIELDS)
+_N_HEAD = _record.FIELDS.index("out_dtype") + 1   # event fields + output's
+_EV_I = _record.FIELDS.index("events")
+_DT_I = _record.FIELDS.index("device_time_ns")
+_DEV_I = _record.FIELDS.index("device")
+_ATTRS_I = _record.FIELDS.index("attrs")
+_EXTRA_I = _record.FIELDS.index("extra")
+_GRADS_I = _record.FIELDS.index("grads")
 _DTYPE_NAMES = {}   # numpy dtype -> name (str(dtype) costs microseconds)
 
 
@@ -122,26 +119,9 @@ def _var_label(v):
     return f"{getattr(v, '_name', None) or 'variable'}#{id(v)}"
 
 
-_SCALARS = (int, float, bool, complex, str)
-
-
-def _describe(x):
-    """(shape, dtype, Variable or None) of a tensor operand, (value, None,
-    None) of a scalar, (list of those, None, None) of a list operand."""
-    if isinstance(x, Tensor):
-        d = x._data
-        return (d.shape, d.dtype, None if type(x) is Tensor else x)
-    if isinstance(x, _SCALARS):
-        return (x, None, None)
-    if x and isinstance(x, (list, tuple)) and isinstance(x[0], Tensor):
-        return ([(e._data.shape, e._data.dtype, None) for e in x
-                 if isinstance(e, Tensor)], None, None)
-    return (None, None, None)
-
-
 def _operands(r):
     """The operand descriptions of raw record ``r`` (see ``RAW_FIELDS``)."""
-    extra = r[-1]
+    extra = r[_EXTRA_I]
     if extra is not None:
         return extra
     k = _N_HEAD
@@ -167,7 +147,7 @@ def _make_after_op(buf, sync=False, live=None):
     ext = buf.extend
     T = Tensor
     V = Variable
-    describe = _describe
+    describe = _record.describe
     cpu = _devices.CPU      # the host: never a device timer
 
     def after_op(ev):
@@ -199,7 +179,7 @@ def _make_after_op(buf, sync=False, live=None):
                      ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
                      ev.attrs, evs, dev_t,
                      o.shape, o.dtype, a0, d0, None if ta is T else a,
-                     a1, d1, None if tb is T else b, None))
+                     a1, d1, None if tb is T else b, None, None))
                 return
         elif n == 1:
             a = ins[0]
@@ -212,7 +192,7 @@ def _make_after_op(buf, sync=False, live=None):
                      ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
                      ev.attrs, evs, dev_t,
                      o.shape, o.dtype, d.shape, d.dtype,
-                     None if ta is T else a, None, None, None, None))
+                     None if ta is T else a, None, None, None, None, None))
                 return
         o = ev.outputs[0]._data
         ext((ev.index, ev.name, ev.phase, ev.forward_index,
@@ -220,7 +200,7 @@ def _make_after_op(buf, sync=False, live=None):
              ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
              ev.attrs, evs, dev_t,
              o.shape, o.dtype, None, None, None, None, None, None,
-             tuple([describe(x) for x in ins])))
+             tuple([describe(x) for x in ins]), None))
 
     if live is None:
         return after_op
@@ -430,7 +410,9 @@ class Profiler:
         if self._counter_handle is not None:
             self._counter_handle.remove()
             self._counter_handle = None
-        self._handle = _hooks.register(_Hook(fn, True))
+        # live-bytes tracking needs every output: then no engine records
+        self._handle = _hooks.register(
+            _Hook(fn, True, None if live is not None else self._buf))
 
     def _detach(self):
         """Detailed hook off; the cheap counter hook on while running."""
@@ -482,6 +464,7 @@ class Profiler:
                 mark_i += 1
             (index, name, phase, fwd, t0, k0, k1, t1, device, code, lasti,
              scope, attrs, evs, dev_t, oshape, odtype) = r[:_N_HEAD]
+            grads = r[_GRADS_I]
             loc = site_location(code, lasti) if code is not None else None
             dev = str(device)
             if dev_t is not None:
@@ -522,7 +505,8 @@ class Profiler:
                 forward_index=fwd,
                 attrs=tuple((k, safe_attr_value(v)) for k, v in attrs.items())
                 if attrs else (),
-                variables=tuple(variables), step=step, thread=self._thread))
+                variables=tuple(variables), step=step, thread=self._thread,
+                grads=grads))
             self._devices.add(device)
         # raw tuples hold device events: drop them now
         self._buf = []

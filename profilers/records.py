@@ -53,6 +53,7 @@ class OpRecord:
     variables: tuple = ()          # per input: "name#id" of a Variable, else None
     step: int = 0
     thread: int = 0
+    grads: int | None = None       # a whole node's backward: gradients made
 
     @property
     def host_ns(self) -> int:
@@ -104,10 +105,15 @@ class OpRecord:
 
     @classmethod
     def from_dict(cls, d) -> "OpRecord":
-        return cls.from_list([d[f] for f in RECORD_FIELDS])
+        """From a mapping of field names (fields added since a file was
+        written, such as ``grads``, take their defaults)."""
+        return cls.from_list([d[f] if f in d else _DEFAULTS[f]
+                              for f in RECORD_FIELDS])
 
 
 RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(OpRecord))
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(OpRecord)
+             if f.default is not dataclasses.MISSING}
 
 
 @dataclass(frozen=True, slots=True)

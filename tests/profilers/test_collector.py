@@ -46,12 +46,18 @@ def test_report_claims_match_the_model(profiled):
     net = next(r for r in t["by_module"] if r["key"] == "net")
     assert hidden["total_ns"] > net["total_ns"] / 2
     assert net["self_ns"] == 0
-    # FLOPs of the hidden matmul: 2*64*256*256 per call, 4 calls per step
-    # forward, and as many in backward (the input gradient g @ w2.T)
+    # FLOPs of the hidden matmul: 2*64*384*384 per call, 4 calls per step
+    # forward; in backward one record per matmul node (same operands),
+    # each computing two gradients (the input's and w2's)
     shape = next(r for r in t["by_shape"]
                  if r["key"] == "matmul (64,384)f32 x (384,384)f32")
     assert shape["calls"] == 32
-    assert shape["flops"] == 32 * 2 * 64 * 384 * 384 and shape["gflops"] > 0
+    fwd_flops = 2 * 64 * 384 * 384
+    assert shape["flops"] == 16 * fwd_flops + 16 * 2 * fwd_flops
+    assert shape["gflops"] > 0
+    bwd = [r for r in run.records if r.phase == "backward"
+           and r.name == "matmul" and r.scope == ("net", "hidden")]
+    assert len(bwd) == 16 and {r.grads for r in bwd} == {2}
 
 
 def test_records_carry_location_scope_shapes_and_links(profiled):
@@ -181,9 +187,9 @@ def test_device_time_on_the_simulated_gpu(sim_gpu):
     with Profiler(calibrate=False) as prof:
         net.step()
         prof.step()
-        from profilers.collector import _EVENT_FIELDS
-        ev_i = _EVENT_FIELDS.index("_events")
-        dt_i = _EVENT_FIELDS.index("device_time_ns")
+        from core._record import FIELDS
+        ev_i = FIELDS.index("events")
+        dt_i = FIELDS.index("device_time_ns")
         assert prof._buf[ev_i] is None and prof._buf[dt_i] is not None
     assert backend._syncs == syncs0 or backend._syncs - syncs0 <= 1
     assert all(r.device_ns is not None for r in prof.run.records)

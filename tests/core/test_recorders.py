@@ -1,0 +1,122 @@
+"""Recording hooks: the engine writes lean flat records (core._record)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import core
+from core import _dispatch as D
+from core._record import FIELDS
+
+K = len(FIELDS)
+
+
+class Recorder:
+    def __init__(self):
+        self.record_into = []
+        self.device_events = []
+
+    def after_op(self, ev):
+        self.device_events.append(ev)
+
+
+class Watcher:
+    def __init__(self):
+        self.events = []
+
+    def after_op(self, ev):
+        self.events.append(ev)
+
+
+def rows(rec):
+    buf = rec.record_into
+    assert len(buf) % K == 0
+    return [dict(zip(FIELDS, buf[i:i + K])) for i in range(0, len(buf), K)]
+
+
+def test_host_ops_are_recorded_flat_with_the_users_line():
+    a = core.tensor(np.ones((2, 3), np.float32))
+    w = core.Variable(np.ones((3, 4), np.float32), name="w")
+    rec = Recorder()
+    with core.hooks.attached(rec):
+        assert D.lean
+        y = core.relu(a @ w)            # THE LINE
+        z = y * 2.0
+    assert not D.lean
+    r = rows(rec)
+    assert [x["name"] for x in r] == ["matmul", "relu", "mul"]
+    mm, relu, mul = r
+    assert mm["a0"] == (2, 3) and mm["a1"] == (3, 4) and mm["v1"] is w
+    assert mm["v0"] is None and mm["out_shape"] == (2, 4)
+    assert relu["a0"] == (2, 4) and relu["a1"] is None and relu["extra"] is None
+    assert mul["extra"] is not None and mul["extra"][1] == (2.0, None, None)
+    for x in r:
+        assert x["phase"] == "forward" and x["grads"] is None
+        assert x["start_ns"] <= x["kernel_start_ns"] <= x["kernel_end_ns"] \
+            <= x["end_ns"]
+        file, line, _ = D.site_location(x["code"], x["lasti"])
+        assert file == __file__
+    lines = {D.site_location(x["code"], x["lasti"])[1] for x in r[:2]}
+    src = open(__file__).read().splitlines()
+    assert len(lines) == 1 and "THE LINE" in src[lines.pop() - 1]
+    assert isinstance(z, core.Tensor) and not rec.device_events
+
+
+def test_backward_gives_one_record_per_node_with_its_gradients():
+    x = core.tensor(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3),
+                    requires_grad=True)
+    w = core.Variable(np.ones((3, 2), np.float32))
+    rec = Recorder()
+    with core.hooks.attached(rec):
+        loss = core.sum(core.tanh(x @ w))
+        loss.backward()
+    r = rows(rec)
+    fwd = {x_["index"]: x_ for x_ in r if x_["phase"] == "forward"}
+    bwd = [x_ for x_ in r if x_["phase"] == "backward"]
+    assert [b["name"] for b in bwd] == ["sum", "tanh", "matmul"]
+    for b in bwd:
+        f = fwd[b["forward_index"]]
+        assert b["name"] == f["name"] and b["a0"] == f["a0"]
+    assert [b["grads"] for b in bwd] == [1, 1, 2]
+    # the gradients are the ones an unwatched or a watched pass computes
+    got = x.grad.numpy(), w.grad.numpy()
+    x.grad = w.grad = None
+    watcher = Watcher()
+    with core.hooks.attached(watcher):
+        core.sum(core.tanh(x @ w)).backward()
+    np.testing.assert_array_equal(got[0], x.grad.numpy())
+    np.testing.assert_array_equal(got[1], w.grad.numpy())
+    assert "tanh_grad" in [e.name for e in watcher.events]
+
+
+def test_any_other_hook_restores_op_events_for_everyone():
+    a = core.tensor(np.ones(3, np.float32), requires_grad=True)
+    rec, watcher = Recorder(), Watcher()
+    with core.hooks.attached(rec), core.hooks.attached(watcher):
+        assert not D.lean
+        core.sum(core.exp(a)).backward()
+    names = [e.name for e in watcher.events]
+    assert names[:2] == ["exp", "sum"] and "broadcast_to" in names
+    # the recorder then gets OpEvents through after_op, nothing flat
+    assert [e.name for e in rec.device_events] == names
+    assert rec.record_into == []
+
+
+def test_device_ops_reach_the_recorders_after_op(sim_gpu):
+    a = core.tensor(np.ones(3, np.float32), device="gpu")
+    rec = Recorder()
+    with core.hooks.attached(rec):
+        core.exp(a) + 1.0
+    assert [e.name for e in rec.device_events] == ["exp", "add"]
+    assert rec.record_into == []
+
+
+def test_a_recorder_needs_after_op():
+    class Bad:
+        record_into = []
+
+        def before_op(self, ev):
+            pass
+    with pytest.raises(TypeError, match="after_op"):
+        core.hooks.register(Bad())
