@@ -152,8 +152,12 @@ def session_run(mlp_steps: int) -> float:
 async def ui_run(mlp_steps: int):
     session = Session(MLP, ("--steps", str(mlp_steps)))
     app = WorkbenchApp(session)
-    async with app.run_test(size=SIZE):
+    async with app.run_test(size=SIZE) as pilot:
         await _wait(lambda: app.pauses >= 1, timeout=60, tick=0.01)
+        # the first pause fully drawn (source highlighted, layout settled)
+        # before `c` is pressed, as a user would see it first
+        await pilot.pause()
+        await asyncio.sleep(0.2)
         t0 = time.perf_counter()
         app.send("continue")                      # as pressing `c`
         await _wait(lambda: session.finished, timeout=600, tick=0.01)

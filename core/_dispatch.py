@@ -30,6 +30,7 @@ import numpy as np
 
 from core import _record
 from core import devices as _devices
+from core._event import OpEvent, _hook_error, site_location  # noqa: F401
 from core.errors import (
     CoreError, DeviceError, DTypeError, HookError, ShapeError, op_error,
 )
@@ -54,6 +55,13 @@ wants_device_time = 0     # hooks asking for device timers
 wants_tape_entries = 0    # hooks asking tapes to list their nodes
 recorders: tuple = ()     # flat lists of recording hooks (``record_into``)
 lean = False              # every hook records: host ops skip the OpEvent
+value_lists: tuple = ()   # recorders' ``values_into`` lists
+ticks: tuple = ()         # recorders' ``tick`` callables (see _extras)
+extras = False            # value_lists or ticks
+_tick_every = 0
+_tick_ns = 0
+_tick_left = 0
+_tick_deadline = 0
 
 
 def next_index() -> int:
@@ -436,113 +444,8 @@ def _any_tracked(args):
 # ------------------------------------------------------------ hooked path --
 
 
-class OpEvent:
-    """What a hook sees of one op (public, stable).
-
-    ``outputs`` is None before the kernel.  ``start_ns``/``end_ns`` are host
-    times around the whole dispatch; ``kernel_start_ns``/``kernel_end_ns``
-    around the kernel alone, so dispatch overhead and kernel time can be
-    told apart.  ``device_time_ns`` is filled when a device timer resolved
-    it (see :meth:`resolve_device_time`).  ``op`` is the registry entry.
-    """
-
-    __slots__ = ("index", "name", "phase", "inputs", "outputs", "attrs",
-                 "device", "_code", "_lasti", "scope", "forward_index",
-                 "start_ns",
-                 "end_ns", "kernel_start_ns", "kernel_end_ns", "op",
-                 "__dict__")
-    # rarely set: live in the (lazily created) instance dict
-    device_time_ns = None
-    _events = None
-    recorded = False
-
-    def __init__(self, index, name, phase, inputs, attrs, device, location,
-                 scope_=(), forward_index_=None):
-        self.index = index
-        self.name = name
-        self.phase = phase
-        self.inputs = inputs
-        self.outputs = None
-        self.attrs = attrs if attrs is not None else {}
-        self.device = device
-        self._code = None
-        self._lasti = 0
-        if location is not None:
-            self.__dict__["_loc"] = location
-        self.scope = scope_
-        self.forward_index = forward_index_
-        self.start_ns = self.end_ns = 0
-        self.kernel_start_ns = self.kernel_end_ns = 0
-        self.op = REGISTRY.get(name)
-
-    @property
-    def location(self):
-        """(file, line, function) of the user's line that issued the op.
-
-        Captured as (code, instruction offset) at dispatch and turned into
-        a line on first read (cached per call site): reading ``f_lineno``
-        per op would cost more than the rest of the hooked dispatch."""
-        code = self._code
-        if code is None:
-            return self.__dict__.get("_loc")
-        return site_location(code, self._lasti)
-
-    @location.setter
-    def location(self, value):
-        self._code = None
-        self.__dict__["_loc"] = value
-
-    @property
-    def site(self):
-        """The raw (code, instruction offset) of the user's line, or None."""
-        return None if self._code is None else (self._code, self._lasti)
-
-    def resolve_device_time(self, block=False):
-        """Device time in ns once the GPU finished the op, else None."""
-        if self.device_time_ns is None and self._events is not None:
-            start, end = self._events
-            if not end.done:
-                if not block:
-                    return None
-                end.synchronize()
-            self.device_time_ns = self.device.backend.elapsed_ns(start, end)
-            self._events = None
-        return self.device_time_ns
-
-    def __repr__(self):
-        return (f"OpEvent(#{self.index} {self.name} {self.phase} "
-                f"scope={'.'.join(self.scope)})")
-
-
-def _hook_error(fn, e, ev):
-    owner = getattr(fn, "__self__", None)
-    name = (f"{type(owner).__name__}.{fn.__name__}" if owner is not None
-            else getattr(fn, "__qualname__", repr(fn)))
-    return HookError(f"hook {name} raised {type(e).__name__}: {e} "
-                     f"(in {ev.phase} op #{ev.index} {ev.name})")
-
-
 _EMPTY = {}
 _engine_code = {}   # code object -> True when it lives inside core/
-
-
-_line_cache = {}    # code -> {instruction offset: (file, line, function)}
-
-
-def site_location(code, lasti):
-    """(file, line, function) for an instruction of ``code`` (cached)."""
-    d = _line_cache.get(code)
-    if d is None:
-        d = _line_cache[code] = {}
-    loc = d.get(lasti)
-    if loc is None:
-        line = code.co_firstlineno
-        for start, end, ln in code.co_lines():
-            if start <= lasti < end and ln is not None:
-                line = ln
-                break
-        loc = d[lasti] = (code.co_filename, line, code.co_name)
-    return loc
 
 
 _CO_RESUMABLE = 0x20 | 0x80 | 0x200   # generator, coroutine, async gen
@@ -732,12 +635,16 @@ def _run_recorded(op, args, attrs, dev, datas, rg):
                    None if tb is Tensor else b, None, None)
             for buf in recorders:
                 buf.extend(rec)
+            if extras:
+                _extras((out, d, e), k1)
             return t
     rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(), dev,
            code, lasti, scope, attrs if attrs is not None else _EMPTY, None,
            None, out.shape, out.dtype) + _record.operands(args) + (None,)
     for buf in recorders:
         buf.extend(rec)
+    if extras:
+        _extras((out, *datas), k1)
     return t
 
 
@@ -792,6 +699,8 @@ def _recorded2(op, a, b, ad, bd, dev, rg):
                out.dtype) + _record.operands((a, b)) + (None,)
     for buf in recorders:
         buf.extend(rec)
+    if extras:
+        _extras((out, ad, bd), k1)
     return t
 
 
@@ -846,7 +755,34 @@ def _recorded1(op, x, dev):
                out.dtype) + _record.operands((x,)) + (None,)
     for buf in recorders:
         buf.extend(rec)
+    if extras:
+        _extras((out, xd), k1)
     return t
+
+
+def _extras(values, now):
+    """After a record: hand ``values`` (the output and operand arrays, or
+    None) to the recorders' ``values_into`` lists, and run their ``tick``
+    callables every ``tick_every`` records or ``tick_ns`` nanoseconds,
+    whichever comes first (on the thread running the op; an exception a
+    tick raises propagates as a hook's would)."""
+    global _tick_left, _tick_deadline
+    for vl in value_lists:
+        vl.append(values)
+    if ticks:
+        _tick_left -= 1
+        if _tick_left <= 0 or now >= _tick_deadline:
+            _tick_left = _tick_every
+            _tick_deadline = now + _tick_ns
+            fn = None
+            try:
+                for fn in ticks:
+                    fn()
+            except CoreError:
+                raise
+            except Exception as e:
+                raise HookError(f"recording hook tick {fn!r} raised "
+                                f"{type(e).__name__}: {e}") from e
 
 
 _hooked = _run_hooked    # what the fast paths call once hooks are present
@@ -855,7 +791,8 @@ _hooked = _run_hooked    # what the fast paths call once hooks are present
 def refresh_hooks():
     """Rebuild the bound before/after tuples from ``hooks``."""
     global wants_device_time, wants_tape_entries, before_hooks, after_hooks
-    global recorders, lean, _hooked
+    global recorders, lean, _hooked, value_lists, ticks, extras
+    global _tick_every, _tick_ns, _tick_left, _tick_deadline
     before_hooks = tuple(h.before_op for h in hooks
                          if getattr(h, "before_op", None) is not None)
     after_hooks = tuple(h.after_op for h in hooks
@@ -868,4 +805,15 @@ def refresh_hooks():
                       if getattr(h, "record_into", None) is not None)
     lean = bool(hooks) and len(recorders) == len(hooks) and not before_hooks
     _hooked = _run_recorded if lean else _run_hooked
+    recs = [h for h in hooks if getattr(h, "record_into", None) is not None]
+    value_lists = tuple(h.values_into for h in recs
+                        if getattr(h, "values_into", None) is not None)
+    tickers = [h for h in recs if getattr(h, "tick", None) is not None]
+    ticks = tuple(h.tick for h in tickers)
+    extras = bool(value_lists or ticks)
+    if tickers:
+        _tick_every = min(int(getattr(h, "tick_every", 64)) for h in tickers)
+        _tick_ns = min(int(getattr(h, "tick_ns", 50_000_000)) for h in tickers)
+        _tick_left = _tick_every
+        _tick_deadline = _perf_ns() + _tick_ns
     _walk_cache[0] = (None, None)    # hold no frame when idle

@@ -8,7 +8,7 @@ garbage collector to keep tracking), in this order:
 * the event's fields: ``index, name, phase, forward_index, start_ns,
   kernel_start_ns, kernel_end_ns, end_ns, device, code, lasti, scope,
   attrs, events, device_time_ns``, where ``(code, lasti)`` is the user's
-  line, raw (``core._dispatch.site_location`` turns it into file and line),
+  line, raw (``core._event.site_location`` turns it into file and line),
   and ``events``/``device_time_ns`` are the device timer events and their
   resolved time (None on the host);
 * the output's ``out_shape, out_dtype``;

@@ -216,10 +216,9 @@ def _run_backward_raw(seeds, member, keep):
         push(t, g._data)
     saved = (D.phase, D.forward_index, D.scope, D.backward_site)
     pop = node_grads.pop
-    recs = D.recorders      # recording hooks: one record per node
     try:
         D.phase = "backward"
-        if recs:
+        if D.hooks:
             D.backward_site = D.user_site(1)
         while heap:
             node = heappop(heap)[1]
@@ -227,10 +226,13 @@ def _run_backward_raw(seeds, member, keep):
             g = get(k) if k in keep else pop(k)
             twins = node.op.raw_vjps
             inputs = node.inputs
-            if recs and twins is not None:
-                if _record_node(node, g, push, recs):
+            if D.hooks:     # (read per node: a tick may swap the hooks)
+                # recorders only: one record per node; any other hook (a
+                # debugger that just took over) sees each VJP op
+                if D.lean and twins is not None and \
+                        _record_node(node, g, push, D.recorders):
                     continue
-                twins = None    # a device node: engine ops read its timers
+                twins = None    # (or a device node: its ops read timers)
             if twins is None:
                 for x, gi in _engine_vjp(node, g, True):
                     if x._rg:
@@ -278,35 +280,69 @@ def _record_node(node, g, push, recs):
     timers)."""
     t0 = _perf_ns()
     inputs = node.inputs
-    x = inputs[0]
-    dev = x._device if isinstance(x, Tensor) else _first_device(inputs)
-    if dev is not D._CPU:
-        return False
     op = node.op
     twins = op.raw_vjps
     attrs = node.attrs
-    datas = [x._data if isinstance(x, Tensor) else x for x in inputs]
     out = node.out
-    grads = []
-    k0 = _perf_ns()
-    if op.vjp_all:
-        for x, gi in zip(inputs, twins[0](g, out, *datas, **(attrs or {}))):
-            if isinstance(x, Tensor) and x._rg and gi is not None:
-                grads.append((x, gi))
+    n = len(inputs)
+    a = inputs[0]
+    ta = type(a)
+    if n <= 2 and attrs is None and (ta is Tensor or ta is Variable):
+        # one- and two-operand ops (the elementwise ones, matmul): inline
+        if a._device is not D._CPU:
+            return False
+        ad = a._data
+        if n == 1:
+            k0 = _perf_ns()
+            ga = twins[0](g, out, ad)
+            k1 = _perf_ns()
+            ops = (ad.shape, ad.dtype, None if ta is Tensor else a,
+                   None, None, None, None)
+            grads = ((a, ga),)
+        else:
+            b = inputs[1]
+            tb = type(b)
+            bd = b._data if isinstance(b, Tensor) else b
+            fa, fb = twins
+            k0 = _perf_ns()
+            ga = fa(g, out, ad, bd) if fa is not None and a._rg else None
+            gb = fb(g, out, ad, bd) if fb is not None and \
+                isinstance(b, Tensor) and b._rg else None
+            k1 = _perf_ns()
+            if tb is Tensor or tb is Variable:
+                ops = (ad.shape, ad.dtype, None if ta is Tensor else a,
+                       bd.shape, bd.dtype, None if tb is Tensor else b, None)
+            else:
+                ops = _record.operands(inputs)
+            grads = ((a, ga), (b, gb))
     else:
-        for x, fn in zip(inputs, twins):
-            if fn is not None and isinstance(x, Tensor) and x._rg:
-                grads.append((x, fn(g, out, *datas, **attrs) if attrs
-                              else fn(g, out, *datas)))
-    k1 = _perf_ns()
+        dev = _first_device(inputs)
+        if dev is not D._CPU:
+            return False
+        datas = [x._data if isinstance(x, Tensor) else x for x in inputs]
+        k0 = _perf_ns()
+        if op.vjp_all:
+            grads = tuple(zip(inputs, twins[0](g, out, *datas, **(attrs or {}))))
+        else:
+            grads = tuple(
+                (x, fn(g, out, *datas, **attrs) if attrs else fn(g, out, *datas))
+                if fn is not None and isinstance(x, Tensor) and x._rg
+                else (x, None) for x, fn in zip(inputs, twins))
+        k1 = _perf_ns()
+        ops = _record.operands(inputs)
+    made = 0
+    for x, gi in grads:
+        if gi is not None and isinstance(x, Tensor) and x._rg:
+            push(x, gi)
+            made += 1
     code, lasti = D.backward_site or (None, 0)
     rec = (next(D.counter), op.name, "backward", node.index, t0, k0, k1,
-           _perf_ns(), dev, code, lasti, node.scope, attrs or D._EMPTY, None,
-           None, out.shape, out.dtype) + _record.operands(inputs) + (len(grads),)
+           _perf_ns(), D._CPU, code, lasti, node.scope, attrs or D._EMPTY,
+           None, None, out.shape, out.dtype, *ops, made)
     for buf in recs:
         buf.extend(rec)
-    for x, gi in grads:
-        push(x, gi)
+    if D.extras:
+        D._extras(None, k1)
     return True
 
 

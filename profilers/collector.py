@@ -22,7 +22,7 @@ import weakref
 from core import _record
 from core import devices as _devices
 from core import hooks as _hooks
-from core._dispatch import site_location
+from core._event import site_location
 from core.tensor import Tensor, Variable
 
 from profilers.records import (

@@ -29,7 +29,12 @@ Deviations from / additions to notes/session-api.md (all additive):
   (set by subscribing a recording ``Recorder``) keeps the full budget.
 - While running free the history lags the script by at most 64 ops or
   50 ms (entries are built a batch at a time); it is complete at every
-  pause and at the end.
+  pause and at the end.  Running free with nothing to check per op, the
+  session is a *recording* hook (``workbench.free_run``): the engine
+  writes the records itself, and a backward pass appears as one entry per
+  node (named after the forward op, values not kept) rather than one per
+  VJP op; a command sent meanwhile takes effect within those 64 ops or
+  50 ms.  Stepping, breakpoints and recordings keep per-op events.
 - ``session.kill(timeout)``: quit, and if the script runs no ops (a
   pure-Python loop, a sleep), raise QuitSession in its thread.
 - ``session.wait_for_prompt(timeout)``: block until the session is paused
@@ -86,6 +91,7 @@ import weakref
 
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
+from workbench.free_run import FreeHook, drain
 from workbench.history import (
     History, RawOp, device_id, make_entry, operand_value, raw_to_record,
 )
@@ -200,6 +206,9 @@ class Session:
         self._batch = []
         self._hook_full = _Hook(self, True)
         self._hook_after = _Hook(self, False)
+        self._rbuf = []                 # the engine's records (running free)
+        self._rvals = []                # ... and their values
+        self._hook_free = FreeHook(self, BATCH, RUNNING_INTERVAL_NS)
         self._tapes_seen_last = ()
 
     # ------------------------------------------------------ public API --
@@ -343,19 +352,24 @@ class Session:
                     self._cv.notify_all()
 
     # ------------------------------------------------------ op hook --
-    # Two hook objects: while running free with no stop to check before
-    # kernels, only ``after_op`` is registered (one cheap call per op that
-    # records it); stepping, pending commands or before-kernel breakpoints
-    # add ``before_op``.  Only the worker thread swaps them.
+    # Three hook objects: running free with nothing to check per op, a
+    # recording hook (workbench.free_run: the engine writes records, no
+    # session code per op); with only after-kernel checks (NaN/Inf and
+    # conditional breakpoints), ``after_op`` alone; stepping, pending
+    # commands or before-kernel breakpoints add ``before_op``.  Only the
+    # worker thread swaps them.
 
     def _install(self, full):
+        """``full``: True (before+after), False (after only) or "free"."""
         if self._handle is not None:
             if self._full == full:
                 return
             self._handle.remove()
         from core import hooks
         self._full = full
-        self._handle = hooks.register(self._hook_full if full else self._hook_after)
+        hook = self._hook_full if full is True else \
+            self._hook_free if full == "free" else self._hook_after
+        self._handle = hooks.register(hook)
 
     def _uninstall(self):
         if self._handle is not None:
@@ -368,7 +382,26 @@ class Session:
         if self._check_before:
             self._before_slow(ev)
         else:
-            self._install(False)
+            # a recording (keep_all_values) wants every op's values, so
+            # its runs keep the per-op events
+            free = self._free_tid == self._tid and not self.keep_all_values
+            self._install("free" if free else False)
+
+    def _tick(self):
+        """Running free, every BATCH records or 50 ms (engine callback):
+        build history entries, post progress; on a pending command put
+        the full hook back, so the next op stops."""
+        if _get_ident() != self._tid:
+            return
+        if self._free_tid is None or self._pending or not self._q.empty():
+            self._free_tid = None
+            self._check_before = True
+            self._flush()
+            self._install(True)
+            return
+        if _D.tapes is not self._tapes_seen_last:
+            self._note_tapes()
+        self._flush()
 
     def _after_op(self, ev):
         """Queue the op; entries are built a batch at a time (``_flush``).
@@ -414,7 +447,9 @@ class Session:
         """
         batch = self._batch
         if not batch:
-            return None
+            if not self._rbuf:
+                return None
+            return self._flush_records([], [])
         self._batch = []
         sites, timing = self._sites, self._timing
         shapes = self._shapes
@@ -472,10 +507,25 @@ class Session:
                 t[1] += ns
         if cur is not None:
             self._cur = (None, None)
+        return self._flush_records(entries, values)
+
+    def _flush_records(self, entries, values):
+        """Add the engine's records (running free) to the batch's entries,
+        in op order, and both to the history; post progress."""
+        if self._rbuf:
+            if entries:     # device ops' events and host records interleave
+                drain(self, entries, values)
+                order = sorted(range(len(entries)), key=lambda i: entries[i][0])
+                entries = [entries[i] for i in order]
+                values = [values[i] for i in order]
+            else:
+                drain(self, entries, values)
         if not self._q.empty():             # a command whose flag was lost
             self._free_tid = None
             self._pending = self._check_before = True
-        self.ops_run += len(batch)
+        if not entries:
+            return None
+        self.ops_run += len(entries)
         self.history.extend(entries, values)
         raw = RawOp(entries[-1], values[-1])
         now = _perf_ns()

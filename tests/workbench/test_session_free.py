@@ -1,0 +1,106 @@
+"""Running free: the session as a recording hook (workbench/free_run.py).
+
+In continue mode with nothing to check per op, the engine writes the
+session's records itself; the history, timings and pauses must come out
+as they do when every op passes through the session's hooks.
+"""
+
+from __future__ import annotations
+
+import os
+
+from core import _dispatch
+from workbench.free_run import FreeHook
+from workbench.session import Session
+
+SCRIPTS = os.path.join(os.path.dirname(__file__), "scripts")
+WAIT = 20.0
+
+
+def run_free(name, argv=()):
+    s = Session(os.path.join(SCRIPTS, name), argv, break_at_first_op=False)
+    s.subscribe(lambda ev: None)
+    s.start()
+    assert s.join(WAIT)
+    assert not _dispatch.hooks
+    return s
+
+
+def line_of(text, name="tape_backward.py"):
+    with open(os.path.join(SCRIPTS, name)) as f:
+        return next(i for i, ln in enumerate(f, 1) if text in ln)
+
+
+def records(s):
+    h = s.history
+    return [h.get(p) for p in range(len(h))]
+
+
+def test_history_of_a_free_run_is_complete_and_ordered():
+    s = run_free("tape_backward.py")
+    recs = records(s)
+    assert s.exit_code == 0 and len(recs) == s.ops_run > 10
+    idx = [r.index for r in recs]
+    assert idx == sorted(idx) and len(set(idx)) == len(idx)
+    fwd = {r.index: r for r in recs if r.phase == "forward"}
+    bwd = [r for r in recs if r.phase == "backward"]
+    # the unrecorded backward pass: one entry per node, named after the
+    # forward op it differentiates, at the line that ran it
+    assert [r.name for r in bwd] == ["sum", "mul", "tanh", "matmul", "tanh",
+                                     "matmul"]
+    for r in bwd:
+        f = fwd[r.forward_index]
+        assert r.name == f.name and r.scope == f.scope
+        assert r.location[1] == line_of("tape.gradient(")
+        assert r.outputs[0].values_kept is False
+    # forward ops keep their user line, scope and values
+    mm = [r for r in fwd.values() if r.name == "matmul"]
+    assert [r.scope for r in mm] == [("model", "dense0"), ("model", "dense1")]
+    assert all(r.location[1] == line_of("x @ w") for r in mm)
+    last = recs[-1]
+    assert last.outputs[0].values_kept and last.outputs[0].has_stats
+    # timings count every op
+    assert sum(n for n, _ in s._timing.values()) == s.ops_run
+
+
+def test_free_run_uses_the_recording_hook_and_pause_brings_the_full_one():
+    s = Session(os.path.join(SCRIPTS, "many_ops.py"), ["2000000"],
+                break_at_first_op=False)
+    s.subscribe(lambda ev: None)
+    s.start()
+    try:
+        assert s.wait_for_prompt(0.3) is False          # running free
+        assert any(isinstance(h, FreeHook) for h in _dispatch.hooks)
+        assert _dispatch.lean
+        s.send("pause")
+        assert s.wait_for_prompt(WAIT)
+        assert not any(isinstance(h, FreeHook) for h in _dispatch.hooks)
+        n = s.ops_run
+        h = s.history
+        assert h.get(len(h) - 1).index >= n - 1 > 0     # nothing lost
+        s.send("b add")                                  # a breakpoint: no
+        s.send("c")                                      # free run now
+        assert s.wait_for_prompt(WAIT)
+        assert not any(isinstance(h, FreeHook) for h in _dispatch.hooks)
+    finally:
+        s.stop()
+        assert s.join(WAIT)
+    assert not _dispatch.hooks
+
+
+def test_a_breakpoint_sent_while_running_free_stops_there():
+    s = Session(os.path.join(SCRIPTS, "many_ops.py"), ["2000000"],
+                break_at_first_op=False)
+    events = []
+    s.subscribe(events.append)
+    s.start()
+    try:
+        assert s.wait_for_prompt(0.3) is False
+        s.send("b mul")
+        assert s.wait_for_prompt(WAIT)
+        from workbench.records import Paused
+        p = [e for e in events if isinstance(e, Paused)][-1]
+        assert p.op.name == "mul" and p.reason.startswith("breakpoint")
+    finally:
+        s.stop()
+        assert s.join(WAIT)
