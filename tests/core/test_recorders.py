@@ -120,3 +120,56 @@ def test_a_recorder_needs_after_op():
             pass
     with pytest.raises(TypeError, match="after_op"):
         core.hooks.register(Bad())
+
+
+class Ticking(Recorder):
+    tick_every = 3
+    tick_ns = 10**12
+
+    def __init__(self, fail=None):
+        super().__init__()
+        self.values_into = []
+        self.ticks = []
+        self.fail = fail
+
+    def tick(self):
+        self.ticks.append(len(self.record_into) // K)
+        if self.fail is not None:
+            raise self.fail
+
+
+def test_values_and_ticks_follow_the_records():
+    x = core.tensor(np.arange(3, dtype=np.float32), requires_grad=True)
+    rec = Ticking()
+    with core.hooks.attached(rec):
+        y = core.exp(x) * 2.0
+        z = core.sum(y + x)
+        z.backward()
+    r = rows(rec)
+    assert len(rec.values_into) == len(r) == 8     # 4 forward, 4 nodes
+    out, a = rec.values_into[0]                    # exp: output, operand
+    np.testing.assert_array_equal(out, np.exp(np.arange(3, dtype=np.float32)))
+    assert a is x._data
+    assert rec.values_into[1][2] == 2.0            # the scalar operand
+    assert all(v is None for v, x_ in zip(rec.values_into, r)
+               if x_["phase"] == "backward")
+    assert rec.ticks == [3, 6]                     # every third record
+
+
+def test_an_exception_in_a_tick_is_the_hooks_error():
+    from core.errors import HookError
+    a = core.tensor(np.ones(2, np.float32))
+    with core.hooks.attached(Ticking(ValueError("boom"))):
+        a + a
+        a + a
+        with pytest.raises(HookError, match="boom"):
+            a + a
+    assert not D.hooks and (a + a).shape == (2,)
+
+    class Stop(BaseException):
+        pass
+    with pytest.raises(Stop):
+        with core.hooks.attached(Ticking(Stop())):
+            for _ in range(3):
+                a * 2.0
+    assert not D.hooks
