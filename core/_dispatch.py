@@ -620,24 +620,6 @@ def _run_recorded(op, args, attrs, dev, datas, rg):
         if wants_tape_entries:
             for tp in tapes:
                 tp._entries.append(node)
-    if len(args) == 2:
-        a, b = args
-        ta = type(a)
-        tb = type(b)
-        if (ta is Tensor or ta is _Variable) and (tb is Tensor or tb is _Variable):
-            d = a._data
-            e = b._data
-            rec = (index, op.name, phase, forward_index, t0, k0, k1,
-                   _perf_ns(), dev, code, lasti, scope,
-                   attrs if attrs is not None else _EMPTY, None, None,
-                   out.shape, out.dtype, d.shape, d.dtype,
-                   None if ta is Tensor else a, e.shape, e.dtype,
-                   None if tb is Tensor else b, None, None)
-            for buf in recorders:
-                buf.extend(rec)
-            if extras:
-                _extras((out, d, e), k1)
-            return t
     rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(), dev,
            code, lasti, scope, attrs if attrs is not None else _EMPTY, None,
            None, out.shape, out.dtype) + _record.operands(args) + (None,)

@@ -23,7 +23,6 @@ from core import _record
 from core import devices as _devices
 from core import hooks as _hooks
 from core._event import site_location
-from core.tensor import Tensor, Variable
 
 from profilers.records import (
     OpRecord, Overhead, ProfileRun, safe_attr_value,
@@ -133,21 +132,18 @@ def _operands(r):
 
 
 def _make_after_op(buf, sync=False, live=None):
-    """The per-op closure: ``RAW_FIELDS`` raw values appended flat to
-    ``buf`` by one ``extend`` (layout above).
+    """The per-op closure for the ops the engine does not record itself
+    (device ops, and every op while live bytes are tracked or another hook
+    is attached): ``RAW_FIELDS`` raw values appended flat to ``buf`` by one
+    ``extend``, in the engine's layout (``core._record``).
 
     Nothing of the op is held (holding outputs even a few ops longer made
     the allocator map fresh pages for every large temporary) besides the
     Variables among the operands (alive anyway), and nothing new stays
-    tracked by the garbage collector: flat lists of atoms (a tuple only for
-    the rare op off the inline operand path).  Event fields are read with
-    plain attribute loads: the interpreter specializes them to slot reads,
-    cheaper than an ``attrgetter``.
+    tracked by the garbage collector: flat lists of atoms.
     """
     ext = buf.extend
-    T = Tensor
-    V = Variable
-    describe = _record.describe
+    operands = _record.operands
     cpu = _devices.CPU      # the host: never a device timer
 
     def after_op(ev):
@@ -160,47 +156,12 @@ def _make_after_op(buf, sync=False, live=None):
                 ev.resolve_device_time(block=True)
             evs = ev._events
             dev_t = ev.device_time_ns
-        ins = ev.inputs
-        n = len(ins)
-        if n == 2:
-            a, b = ins
-            ta = type(a)
-            tb = type(b)
-            if (ta is T or ta is V) and (tb is T or tb is V):
-                d = a._data
-                a0 = d.shape
-                d0 = d.dtype
-                d = b._data
-                a1 = d.shape
-                d1 = d.dtype
-                o = ev.outputs[0]._data
-                ext((ev.index, ev.name, ev.phase, ev.forward_index,
-                     ev.start_ns, ev.kernel_start_ns, ev.kernel_end_ns,
-                     ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
-                     ev.attrs, evs, dev_t,
-                     o.shape, o.dtype, a0, d0, None if ta is T else a,
-                     a1, d1, None if tb is T else b, None, None))
-                return
-        elif n == 1:
-            a = ins[0]
-            ta = type(a)
-            if ta is T or ta is V:
-                d = a._data
-                o = ev.outputs[0]._data
-                ext((ev.index, ev.name, ev.phase, ev.forward_index,
-                     ev.start_ns, ev.kernel_start_ns, ev.kernel_end_ns,
-                     ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
-                     ev.attrs, evs, dev_t,
-                     o.shape, o.dtype, d.shape, d.dtype,
-                     None if ta is T else a, None, None, None, None, None))
-                return
         o = ev.outputs[0]._data
         ext((ev.index, ev.name, ev.phase, ev.forward_index,
              ev.start_ns, ev.kernel_start_ns, ev.kernel_end_ns,
              ev.end_ns, dev, ev._code, ev._lasti, ev.scope,
-             ev.attrs, evs, dev_t,
-             o.shape, o.dtype, None, None, None, None, None, None,
-             tuple([describe(x) for x in ins]), None))
+             ev.attrs, evs, dev_t, o.shape, o.dtype) +
+            operands(ev.inputs) + (None,))
 
     if live is None:
         return after_op

@@ -81,8 +81,9 @@ def drain(session, entries, values):
             loc = sites.get(code)
             if loc is not None:
                 loc = loc.get(lasti)
-            if loc is None:
-                loc = _site(session, code, lasti)
+            if loc is None and code is not None:
+                loc = intern_site(session, site_location(code, lasti),
+                                  code, lasti)
         add_loc(loc)
     dev_ids = {}
     for dev in set(devs):
@@ -115,14 +116,16 @@ def drain(session, entries, values):
     return n
 
 
-def _site(session, code, lasti):
-    """The interned location of a record's user line (first from a site)."""
-    if code is None:
+def intern_site(session, loc, code, lasti):
+    """``loc`` (the user's line of an op issued at ``(code, lasti)``),
+    interned in the session's line index (``_locs``, ``_op_lines``,
+    ``_sites``) the first time an op comes from that site."""
+    if loc is None:
         return None
-    loc = site_location(code, lasti)
     seen = session._locs.get(loc)
     if seen is None:
         session._locs[loc] = seen = loc
         session._op_lines.add(loc)
-    session._sites.setdefault(code, {})[lasti] = seen
+    if code is not None:
+        session._sites.setdefault(code, {})[lasti] = seen
     return seen

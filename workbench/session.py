@@ -91,7 +91,7 @@ import weakref
 
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
-from workbench.free_run import FreeHook, drain
+from workbench.free_run import FreeHook, drain, intern_site
 from workbench.history import (
     History, RawOp, device_id, make_entry, operand_value, raw_to_record,
 )
@@ -535,16 +535,7 @@ class Session:
 
     def _site(self, ev, code):
         """The interned location of ``ev`` (first op from this site)."""
-        loc = ev.location
-        if loc is not None:
-            seen = self._locs.get(loc)
-            if seen is None:
-                self._locs[loc] = seen = loc
-                self._op_lines.add(loc)
-            loc = seen
-            if code is not None:
-                self._sites.setdefault(code, {})[ev._lasti] = loc
-        return loc
+        return intern_site(self, ev.location, code, ev._lasti)
 
     def _note_tapes(self):
         tapes = self._tapes_seen_last = _D.tapes

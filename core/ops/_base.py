@@ -19,11 +19,17 @@ def unbroadcast(g, x):
     from core.ops.reduction import sum as _sum
     from core.ops.shape import reshape
 
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    axes = broadcast_axes(gshape, shape)
     if axes:
         g = _sum(g, axis=axes)
     if g._data.shape != shape:
         g = reshape(g, shape)
     return g
+
+
+def broadcast_axes(gshape, shape):
+    """The axes of a gradient shaped ``gshape`` that broadcasting added to
+    an operand shaped ``shape`` (summed away to undo it)."""
+    lead = len(gshape) - len(shape)
+    return tuple(range(lead)) + tuple(
+        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)

@@ -48,14 +48,18 @@ def mul_outer_scalar(g, v):
 _SWAPS = {}    # ndim -> the permutation swapping the last two axes
 
 
-def _swap_last(x):
-    nd = x.ndim
+def swap_last_perm(nd):
+    """The permutation of ``nd`` axes that swaps the last two (cached)."""
     axes = _SWAPS.get(nd)
     if axes is None:
         perm = list(range(nd))
         perm[-1], perm[-2] = perm[-2], perm[-1]
         axes = _SWAPS[nd] = tuple(perm)
-    return apply(_TRANSPOSE, (x,), {"axes": axes})
+    return axes
+
+
+def _swap_last(x):
+    return apply(_TRANSPOSE, (x,), {"axes": swap_last_perm(x.ndim)})
 
 
 def _matmul_make(xp):

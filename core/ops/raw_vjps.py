@@ -26,7 +26,8 @@ import numpy as np
 
 from core import devices as _devices
 from core._dispatch import REGISTRY
-from core.ops.linalg import _SWAPS
+from core.ops._base import broadcast_axes
+from core.ops.linalg import swap_last_perm
 from core.ops.reduction import _kept_shape, norm_axes
 from core.ops.shape import _inverse_perm
 
@@ -52,9 +53,7 @@ def ub(g, x):
     gshape = g.shape
     if gshape == shape:
         return g
-    lead = len(gshape) - len(shape)
-    axes = tuple(range(lead)) + tuple(
-        i + lead for i, n in enumerate(shape) if n == 1 and gshape[i + lead] != 1)
+    axes = broadcast_axes(gshape, shape)
     if axes:
         g = g.sum(axis=axes)
     if g.shape != shape:
@@ -69,13 +68,7 @@ def _expand_back(g, x, axis, keepdims):
 
 
 def _swap_last(x):
-    nd = x.ndim
-    axes = _SWAPS.get(nd)
-    if axes is None:
-        perm = list(range(nd))
-        perm[-1], perm[-2] = perm[-2], perm[-1]
-        axes = _SWAPS[nd] = tuple(perm)
-    return x.transpose(axes)
+    return x.transpose(swap_last_perm(x.ndim))
 
 
 # --------------------------------------------------------------- matmul --

@@ -144,10 +144,10 @@ PYSPY_SCRIPT = textwrap.dedent("""\
             s += i * i % 7
         return s
 
-    x = core.ones((192, 192))   # ~10 in-op samples at 100 Hz
+    x = core.ones((256, 256))   # ~0.2 s in ops: ~20 samples at 100 Hz
     for _ in range(6):
         prepare(1_000_000)
-        for _ in range(40):
+        for _ in range(80):
             y = core.tanh(x @ x)
 """)
 
@@ -174,7 +174,7 @@ def test_py_spy_path_for_real(tmp_path):
     op_row = next(r for r in py["lines"] if r["location"] == "prep.py:13")
     assert op_row["op_time_ns"] > 0
     run = load_run(out)
-    assert run.pyspy.status == "ok" and len(run.records) == 480
+    assert run.pyspy.status == "ok" and len(run.records) == 6 * 80 * 2
     # py-spy's own chatter is not passed through; the script's output is
     assert "py-spy>" not in proc.stdout + proc.stderr
 
