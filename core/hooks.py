@@ -14,7 +14,11 @@ op builds no OpEvent: the engine appends one flat record to each list
 timer events need reading).  A backward pass nothing records as a graph
 then gives one record per node (its whole VJP, computed on arrays) instead
 of one event per VJP engine op; any other hook attached restores the
-per-op events for everyone.
+per-op events for everyone.  A recorder may also have ``values_into`` (a
+list: the engine appends ``(output, *operand arrays)`` per host op, None
+for a backward node) and ``tick`` (called on the op's thread every
+``tick_every`` records or ``tick_ns`` nanoseconds: a debugger running free
+drains its records there, and may swap hooks).
 """
 
 from __future__ import annotations
