@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -163,3 +164,28 @@ def test_wall_time_uses_step_windows_when_scheduled():
     run = ProfileRun(wall_start_ns=0, wall_end_ns=10_000,
                      steps=((2, 1000, 3000), (3, 3000, 4000)))
     assert run.wall_ns == 3000
+
+
+def test_runs_written_before_grads_existed_still_load(tmp_path):
+    tl = Timeline()
+    tl.op("matmul", 100, shapes=((4, 8), (8, 2)), out_shape=(4, 2))
+    run = tl.run(per_op_ns=1.0, in_op_ns=0.0)
+    d = json.loads(json.dumps(run.to_dict()))
+    i = d["record_fields"].index("grads")
+    del d["record_fields"][i]
+    for row in d["records"]:
+        del row[i]
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(d))
+    back = load_run(path)
+    assert back.records[0].grads is None
+    assert back.records[0].shapes == ((4, 8), (8, 2))
+
+
+def test_backward_node_flops_count_each_gradient():
+    tl = Timeline()
+    fwd = tl.op("matmul", 100, shapes=((4, 8), (8, 2)), out_shape=(4, 2))
+    bwd = dataclasses.replace(fwd, phase="backward", grads=2, index=fwd.index + 1)
+    one = dataclasses.replace(bwd, grads=1)
+    assert A.flops(fwd) == 2 * 4 * 2 * 8
+    assert A.flops(bwd) == 2 * A.flops(fwd) and A.flops(one) == A.flops(fwd)
