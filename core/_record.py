@@ -39,16 +39,23 @@ _NONE3 = (None, None, None)
 
 
 def describe(x):
-    """(shape, dtype, Variable or None) of a tensor operand, (value, None,
-    None) of a scalar, (list of those, None, None) of a list operand."""
+    """(shape, dtype, Variable or None) of a tensor operand (or of an array
+    given as one), (value, None, None) of a scalar, (list of those, None,
+    None) of a list operand."""
     if isinstance(x, Tensor):
         d = x._data
         return (d.shape, d.dtype, None if type(x) is Tensor else x)
     if isinstance(x, _SCALARS):
         return (x, None, None)
-    if x and isinstance(x, (list, tuple)) and isinstance(x[0], Tensor):
-        return ([(e._data.shape, e._data.dtype, None) for e in x
-                 if isinstance(e, Tensor)], None, None)
+    if isinstance(x, (list, tuple)):
+        if x and isinstance(x[0], Tensor):
+            return ([(e._data.shape, e._data.dtype, None) for e in x
+                     if isinstance(e, Tensor)], None, None)
+        return _NONE3
+    shape = getattr(x, "shape", None)       # a numpy / device array
+    dtype = getattr(x, "dtype", None)
+    if shape is not None and dtype is not None:
+        return (tuple(shape), dtype, None)
     return _NONE3
 
 

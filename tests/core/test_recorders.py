@@ -173,3 +173,17 @@ def test_an_exception_in_a_tick_is_the_hooks_error():
             for _ in range(3):
                 a * 2.0
     assert not D.hooks
+
+
+def test_array_and_list_operands_are_described():
+    a = core.tensor(np.ones((2, 3), np.float32))
+    mask = np.zeros((2, 3), np.float32)
+    rec = Recorder()
+    with core.hooks.attached(rec):
+        a + mask                          # a raw numpy array operand
+        mask * a
+        core.concat([a, a], axis=0)       # a list of tensors
+    add, mul, cat = rows(rec)
+    assert add["extra"][1] == ((2, 3), np.dtype("float32"), None)
+    assert mul["extra"][0] == ((2, 3), np.dtype("float32"), None)
+    assert cat["out_shape"] == (4, 3)

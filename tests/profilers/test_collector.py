@@ -258,3 +258,25 @@ def test_operands_described_on_every_path():
     assert by["where"].shapes == ((2, 3), (2, 3), (2, 3))
     assert by["where"].dtypes == ("bool", "float32", "float32")
     assert by["concat"].attrs == (("axis", 0),)
+
+
+@pytest.mark.parametrize("name", ["mlp", "cnn", "rnn", "gan", "transformer"])
+def test_every_sample_model_profiles_and_reports(name):
+    """Real models mix every operand kind (arrays, scalars, lists, device
+    transfers aside): the engine's records must describe them all."""
+    import importlib
+
+    mod = importlib.import_module(f"sample_models.{name}")
+    trainer = mod.make_trainer(0)
+    trainer.step()
+    with Profiler(calibrate=False) as prof:
+        trainer.step()
+    run = prof.run
+    rep = build_report(run)
+    assert run.records and rep["tables"]["by_op"]
+    phases = {r.phase for r in run.records}
+    assert phases == {"forward", "backward"}
+    fwd = {r.index: r for r in run.records if r.phase == "forward"}
+    for r in run.records:
+        if r.phase == "backward" and r.forward_index in fwd:
+            assert r.src == fwd[r.forward_index].location

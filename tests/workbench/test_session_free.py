@@ -104,3 +104,19 @@ def test_a_breakpoint_sent_while_running_free_stops_there():
     finally:
         s.stop()
         assert s.join(WAIT)
+
+
+def test_sample_models_run_free_under_the_session():
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    for name in ("transformer", "cnn", "rnn"):
+        path = os.path.join(repo, "sample_models", f"{name}.py")
+        s = Session(path, ["--steps", "2"], break_at_first_op=False)
+        s.subscribe(lambda ev: None)
+        s.start()
+        assert s.join(60)
+        assert s.exit_code == 0, name
+        recs = records(s)
+        assert {r.phase for r in recs} == {"forward", "backward"}, name
+        assert len(recs) == s.ops_run
+    assert not _dispatch.hooks
