@@ -273,6 +273,11 @@ def _run_backward_raw(seeds, member, keep):
                         for k, (x, g) in leaves.items()}
 
 
+_COUNTER = D.counter     # the engine's op index (never rebound)
+_CPU = D._CPU
+_NO_ATTRS = D._EMPTY
+
+
 def _record_node(node, g, push, recs):
     """Run a host node's VJP twins with recorders attached: one record for
     the node (``core._record``), its gradients pushed.  Returns False for
@@ -284,61 +289,48 @@ def _record_node(node, g, push, recs):
     twins = op.raw_vjps
     attrs = node.attrs
     out = node.out
-    n = len(inputs)
     a = inputs[0]
     ta = type(a)
-    if n <= 2 and attrs is None and (ta is Tensor or ta is Variable):
-        # one- and two-operand ops (the elementwise ones, matmul): inline
-        if a._device is not D._CPU:
+    if len(inputs) == 1 and (ta is Tensor or ta is Variable):
+        # one tensor operand (elementwise, reductions, shape ops): inline
+        if a._device is not _CPU:
             return False
         ad = a._data
-        if n == 1:
-            k0 = _perf_ns()
-            ga = twins[0](g, out, ad)
-            k1 = _perf_ns()
-            ops = (ad.shape, ad.dtype, None if ta is Tensor else a,
-                   None, None, None, None)
-            grads = ((a, ga),)
-        else:
-            b = inputs[1]
-            tb = type(b)
-            bd = b._data if isinstance(b, Tensor) else b
-            fa, fb = twins
-            k0 = _perf_ns()
-            ga = fa(g, out, ad, bd) if fa is not None and a._rg else None
-            gb = fb(g, out, ad, bd) if fb is not None and \
-                isinstance(b, Tensor) and b._rg else None
-            k1 = _perf_ns()
-            if tb is Tensor or tb is Variable:
-                ops = (ad.shape, ad.dtype, None if ta is Tensor else a,
-                       bd.shape, bd.dtype, None if tb is Tensor else b, None)
-            else:
-                ops = _record.operands(inputs)
-            grads = ((a, ga), (b, gb))
+        k0 = _perf_ns()
+        ga = twins[0](g, out, ad, **attrs) if attrs else twins[0](g, out, ad)
+        k1 = _perf_ns()
+        push(a, ga)
+        site = D.backward_site or (None, 0)
+        rec = (next(_COUNTER), op.name, "backward", node.index, t0, k0, k1,
+               _perf_ns(), _CPU, site[0], site[1], node.scope,
+               attrs or _NO_ATTRS, None, None, out.shape, out.dtype,
+               ad.shape, ad.dtype, None if ta is Tensor else a,
+               None, None, None, None, 1)
     else:
         dev = _first_device(inputs)
-        if dev is not D._CPU:
+        if dev is not _CPU:
             return False
         datas = [x._data if isinstance(x, Tensor) else x for x in inputs]
         k0 = _perf_ns()
         if op.vjp_all:
-            grads = tuple(zip(inputs, twins[0](g, out, *datas, **(attrs or {}))))
+            grads = list(zip(inputs, twins[0](g, out, *datas, **(attrs or {}))))
         else:
-            grads = tuple(
-                (x, fn(g, out, *datas, **attrs) if attrs else fn(g, out, *datas))
-                if fn is not None and isinstance(x, Tensor) and x._rg
-                else (x, None) for x, fn in zip(inputs, twins))
+            grads = []
+            for x, fn in zip(inputs, twins):
+                if fn is not None and isinstance(x, Tensor) and x._rg:
+                    grads.append((x, fn(g, out, *datas, **attrs) if attrs
+                                  else fn(g, out, *datas)))
         k1 = _perf_ns()
-        ops = _record.operands(inputs)
-    made = 0
-    for x, gi in grads:
-        if gi is not None and isinstance(x, Tensor) and x._rg:
-            push(x, gi)
-            made += 1
-    code, lasti = D.backward_site or (None, 0)
-    rec = (next(D.counter), op.name, "backward", node.index, t0, k0, k1,
-           _perf_ns(), D._CPU, code, lasti, node.scope, attrs or D._EMPTY,
-           None, None, out.shape, out.dtype, *ops, made)
+        made = 0
+        for x, gi in grads:
+            if gi is not None and isinstance(x, Tensor) and x._rg:
+                push(x, gi)
+                made += 1
+        site = D.backward_site or (None, 0)
+        rec = (next(_COUNTER), op.name, "backward", node.index, t0, k0, k1,
+               _perf_ns(), _CPU, site[0], site[1], node.scope,
+               attrs or _NO_ATTRS, None, None, out.shape, out.dtype,
+               ) + _record.operands(inputs) + (made,)
     for buf in recs:
         buf.extend(rec)
     if D.extras:
