@@ -143,15 +143,23 @@ def transfers(ctx: Context):
 
 
 def repeated_computations(ctx: Context):
-    """Forward ops recomputed with the same Variables in one forward pass."""
+    """Forward ops recomputed with the same Variables in one forward pass.
+
+    A forward pass is the stretch of forward ops that a backward pass
+    ends, so only training passes count: an evaluation loop (many forward
+    passes, no backward in between) repeats every op by design, and its
+    passes cannot be told apart from the records."""
     ov = ctx.run.overhead.in_op_ns
     groups = {}
     segment = 0
     prev_phase = "forward"
+    trained = set()             # segments a backward pass ended
     for r in ctx.run.records:
         if r.phase != prev_phase:
             if r.phase == "forward":
                 segment += 1
+            else:
+                trained.add(segment)
             prev_phase = r.phase
         if r.phase != "forward" or not r.variables:
             continue
@@ -162,6 +170,9 @@ def repeated_computations(ctx: Context):
         groups.setdefault(key, {}).setdefault(segment, []).append(r)
     out = []
     for (name, attrs, variables, src), segs in groups.items():
+        segs = {k: rs for k, rs in segs.items() if k in trained}
+        if not segs:
+            continue
         extra = [r for rs in segs.values() for r in rs[1:]]
         if len(extra) < REPEAT_MIN_EXTRA:
             continue

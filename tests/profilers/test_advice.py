@@ -147,3 +147,17 @@ def test_recommendations_sorted_by_impact():
     _, rep = _rules(tl.run())
     impacts = [r["impact_ns"] for r in rep["recommendations"]]
     assert impacts == sorted(impacts, reverse=True) and len(impacts) >= 2
+
+
+def test_repeated_quiet_for_an_evaluation_loop():
+    """Many forward passes with no backward between them (evaluation):
+    each pass recomputes the same Variable-only ops by design."""
+    tl = Timeline()
+    for step in range(2):
+        tl.op("transpose", 5000, line=22, shapes=((64, 32),), variables=("W#1",),
+              step=step)
+        tl.op("sum", 1000, phase="backward", line=30, step=step)
+    for _ in range(8):          # the evaluation after training
+        tl.op("getitem", 5000, line=40, shapes=((16, 8),), variables=("pos#2",))
+        tl.op("transpose", 5000, line=22, shapes=((64, 32),), variables=("W#1",))
+    assert "repeated" not in _rules(tl.run())[0]
