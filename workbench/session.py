@@ -103,8 +103,8 @@ from workbench.stop_rules import (  # noqa: F401  (modes re-exported)
     find_in_stack, mode_stop, op_user_frame,
 )
 from workbench.session_support import (
-    OutputCapture, build_frames, gradients_of,
-    safe_repr, tape_view, timing_rows,
+    OutputCapture, build_frames, exit_code_of, gradients_of,
+    safe_repr, tape_view, timing_rows, user_frames,
 )
 
 _get_ident = threading.get_ident
@@ -322,7 +322,7 @@ class Session:
         except QuitSession:
             code = 0
         except SystemExit as e:
-            code = _exit_code(e)
+            code = exit_code_of(e)
         except BaseException as e:       # post-mortem
             code = 1
             self._uninstall()
@@ -601,7 +601,7 @@ class Session:
 
     def _pause_at(self, ev, raw, reason, after):
         self._flush()
-        frames = _user_frames(op_user_frame(), self._code)
+        frames = user_frames(op_user_frame(), self._code)
         self._free_tid = None
         self._pause = _Pause(ev, raw, reason, after, frames)
         if frames:
@@ -770,32 +770,6 @@ class Session:
         self._post(PostMortem(*self._pm_head, build_frames(frames),
                               self._pause.frame_index))
         self._command_loop()
-
-
-def _user_frames(f, top_code):
-    """User frames from the script's module frame down to ``f``."""
-    frames = []
-    while f is not None:
-        fn = f.f_code.co_filename
-        if fn == _SESSION_FILE:
-            break
-        if not fn.startswith(_D._CORE_DIR):
-            frames.append(f)
-        if f.f_code is top_code:
-            break
-        f = f.f_back
-    frames.reverse()
-    return frames
-
-
-def _exit_code(e: SystemExit) -> int:
-    c = e.code
-    if c is None:
-        return 0
-    if isinstance(c, int):
-        return c
-    print(c, file=sys.stderr)
-    return 1
 
 
 __all__ = ["Session", "QuitSession"]

@@ -17,6 +17,8 @@ import weakref
 
 import numpy as np
 
+from core._dispatch import _CORE_DIR
+
 from workbench.records import (
     Frame, Output, TapeEntry, TapeInfo, TapeView, TimingRow,
 )
@@ -299,3 +301,36 @@ def timing_rows(timing: dict) -> tuple:
 
 def nbytes_of(arrays) -> int:
     return sum(getattr(a, "nbytes", 0) for a in arrays)
+
+
+# ------------------------------------------------------------- frames --
+
+SESSION_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                            "session.py")
+
+
+def user_frames(f, top_code):
+    """User frames from the script's module frame down to ``f``."""
+    frames = []
+    while f is not None:
+        fn = f.f_code.co_filename
+        if fn == SESSION_FILE:
+            break
+        if not fn.startswith(_CORE_DIR):
+            frames.append(f)
+        if f.f_code is top_code:
+            break
+        f = f.f_back
+    frames.reverse()
+    return frames
+
+
+def exit_code_of(e: SystemExit) -> int:
+    """The exit status a ``SystemExit`` asks for (a message: printed, 1)."""
+    c = e.code
+    if c is None:
+        return 0
+    if isinstance(c, int):
+        return c
+    print(c, file=sys.stderr)
+    return 1
