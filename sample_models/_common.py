@@ -11,8 +11,10 @@ import numpy as np
 import core
 
 
-def parse_args(argv, description, steps, seed=0, log_every=None):
-    """``--steps``, ``--seed`` and ``--log-every`` for a sample model."""
+def parse_args(argv, description, steps, seed=0, log_every=None,
+               add_args=None):
+    """``--steps``, ``--seed`` and ``--log-every`` for a sample model;
+    ``add_args(parser)`` adds a model's own options."""
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--steps", type=int, default=steps,
                    help=f"training steps (default {steps})")
@@ -21,6 +23,8 @@ def parse_args(argv, description, steps, seed=0, log_every=None):
     p.add_argument("--log-every", type=int, default=log_every,
                    help="print a progress line every N steps "
                         "(default: about 10 lines per run)")
+    if add_args is not None:
+        add_args(p)
     args = p.parse_args(argv)
     if args.steps < 1:
         p.error("--steps must be at least 1")
@@ -85,3 +89,58 @@ def train(trainer, steps, progress):
             progress(step, **means)
             totals, count = {}, 0
     return means["loss"] if list(means) == ["loss"] else means
+
+
+class Trainer:
+    """Model, optimizer, data and a batch stream: ``step()`` trains once.
+
+    A sample model subclasses it, naming its functions as class attributes
+    (``make_data(seed)``, ``build_model()``, ``make_optimizer(model)``,
+    ``train_step(model, opt, batch)``, ``evaluate_model(model, data)``),
+    and defines ``next_batch()``; ``self.rng`` (seeded) draws its batches.
+    """
+
+    def __init__(self, seed=0, data=None):
+        self.rng = seed_all(seed)
+        self.data = self.make_data(seed) if data is None else data
+        self.model = self.new_model()
+        self.opt = self.make_optimizer(self.model)
+
+    def new_model(self):
+        return self.build_model()
+
+    def next_batch(self):
+        raise NotImplementedError
+
+    def step(self):
+        return self.train_step(self.model, self.opt, self.next_batch())
+
+    def evaluate(self):
+        return self.evaluate_model(self.model, self.data)
+
+
+class ArrayTrainer(Trainer):
+    """A :class:`Trainer` over shuffled rows of ``data["x_train"]`` and
+    ``data["y_train"]``, ``batch_size`` at a time."""
+
+    batch_size = 64
+
+    def __init__(self, seed=0, data=None):
+        super().__init__(seed, data)
+        self._batches = batch_indices(self.rng, len(self.data["y_train"]),
+                                      self.batch_size)
+
+    def next_batch(self):
+        idx = next(self._batches)
+        return (core.tensor(self.data["x_train"][idx]),
+                core.tensor(self.data["y_train"][idx]))
+
+
+def run(argv, name, description, steps, make_trainer, add_args=None):
+    """A sample model's command line: parse, build, train with progress
+    lines; returns (trainer, args) for the model's own report."""
+    args = parse_args(argv, description, steps, add_args=add_args)
+    trainer = make_trainer(args.seed)
+    train(trainer, args.steps, Progress(name, args.steps, args.log_every))
+    return trainer, args
+

@@ -18,7 +18,6 @@ Importable pieces: ``make_data``, ``build_model``, ``make_optimizer``,
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import tempfile
@@ -30,7 +29,8 @@ import numpy as np  # noqa: E402
 
 import core  # noqa: E402
 from core import nn  # noqa: E402
-from sample_models._common import Progress, seed_all, train  # noqa: E402
+from sample_models import _common  # noqa: E402
+from sample_models._common import run  # noqa: E402
 
 MODES = 8
 RADIUS = 2.0
@@ -197,14 +197,14 @@ def load_generator(path):
 # ----------------------------------------------------------------- trainer --
 
 
-class Trainer:
+class Trainer(_common.Trainer):
     """GAN, optimizers, real data and noise: ``step()`` trains once."""
 
-    def __init__(self, seed=0, data=None):
-        self.rng = seed_all(seed)
-        self.data = make_data(seed) if data is None else data
-        self.model = build_model()
-        self.opt = make_optimizer(self.model)
+    make_data = staticmethod(make_data)
+    build_model = staticmethod(build_model)
+    make_optimizer = staticmethod(make_optimizer)
+    train_step = staticmethod(train_step)
+    evaluate_model = staticmethod(evaluate)
 
     def next_batch(self):
         real = self.data["real"]
@@ -212,32 +212,19 @@ class Trainer:
         z = self.rng.standard_normal((BATCH, NOISE)).astype(np.float32)
         return core.tensor(real[idx]), core.tensor(z)
 
-    def step(self):
-        return train_step(self.model, self.opt, self.next_batch())
-
-    def evaluate(self):
-        return evaluate(self.model, self.data)
-
 
 def make_trainer(seed=0, data=None):
     return Trainer(seed, data)
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description="GAN on a 2-D Gaussian mixture")
-    p.add_argument("--steps", type=int, default=STEPS)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--log-every", type=int, default=None)
-    p.add_argument("--out", default=None,
-                   help="directory for generator.ckpt and discriminator.ckpt "
-                        "(default: a temporary directory, removed at exit)")
-    args = p.parse_args(argv)
-    if args.steps < 1:
-        p.error("--steps must be at least 1")
-    every = args.log_every or max(1, args.steps // 10)
-
-    trainer = make_trainer(args.seed)
-    train(trainer, args.steps, Progress("gan", args.steps, every))
+    def add_out(p):
+        p.add_argument("--out", default=None,
+                       help="directory for generator.ckpt and "
+                            "discriminator.ckpt (default: a temporary "
+                            "directory, removed at exit)")
+    trainer, args = run(argv, "gan", "GAN on a 2-D Gaussian mixture", STEPS,
+                        make_trainer, add_args=add_out)
 
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.out or tmp

@@ -23,9 +23,7 @@ import numpy as np  # noqa: E402
 
 import core  # noqa: E402
 from core import nn  # noqa: E402
-from sample_models._common import (  # noqa: E402
-    Progress, batch_indices, parse_args, seed_all, train,
-)
+from sample_models._common import ArrayTrainer, run  # noqa: E402
 
 CLASSES = 4
 HIDDEN = 64
@@ -109,26 +107,15 @@ def evaluate(model, data):
     return float((predict(model, data["x_test"]) == data["y_test"]).mean())
 
 
-class Trainer:
-    """Model, optimizer, data and a batch stream: ``step()`` trains once."""
+class Trainer(ArrayTrainer):
+    """The spiral classifier's model, optimizer and batch stream."""
 
-    def __init__(self, seed=0, data=None):
-        rng = seed_all(seed)
-        self.data = make_data(seed) if data is None else data
-        self.model = build_model()
-        self.opt = make_optimizer(self.model)
-        self._batches = batch_indices(rng, len(self.data["y_train"]), BATCH)
-
-    def next_batch(self):
-        idx = next(self._batches)
-        return (core.tensor(self.data["x_train"][idx]),
-                core.tensor(self.data["y_train"][idx]))
-
-    def step(self):
-        return train_step(self.model, self.opt, self.next_batch())
-
-    def evaluate(self):
-        return evaluate(self.model, self.data)
+    batch_size = BATCH
+    make_data = staticmethod(make_data)
+    build_model = staticmethod(build_model)
+    make_optimizer = staticmethod(make_optimizer)
+    train_step = staticmethod(train_step)
+    evaluate_model = staticmethod(evaluate)
 
 
 def make_trainer(seed=0, data=None):
@@ -136,9 +123,8 @@ def make_trainer(seed=0, data=None):
 
 
 def main(argv=None):
-    args = parse_args(argv, "MLP on a generated four-class spiral", STEPS)
-    trainer = make_trainer(args.seed)
-    train(trainer, args.steps, Progress("mlp", args.steps, args.log_every))
+    trainer, _ = run(argv, "mlp", "MLP on a generated four-class spiral",
+                     STEPS, make_trainer)
     acc = trainer.evaluate()
     n = len(trainer.data["y_test"])
     verdict = "meets" if acc >= TARGET else "below"

@@ -29,9 +29,8 @@ import numpy as np  # noqa: E402
 
 import core  # noqa: E402
 from core import nn  # noqa: E402
-from sample_models._common import (  # noqa: E402
-    Progress, batch_indices, parse_args, seed_all, train,
-)
+from sample_models import _common  # noqa: E402
+from sample_models._common import batch_indices, run  # noqa: E402
 
 OPEN, CLOSE = 0, 1
 MAX_LEN = 20
@@ -223,26 +222,24 @@ def evaluate(model, data):
     return float((predict(model, tokens, lengths) == labels).mean())
 
 
-class Trainer:
-    """Model, optimizer, data and a batch stream: ``step()`` trains once."""
+class Trainer(_common.Trainer):
+    """The bracket classifier's model, optimizer and batch stream."""
+
+    make_data = staticmethod(make_data)
+    build_model = staticmethod(build_model)
+    make_optimizer = staticmethod(make_optimizer)
+    train_step = staticmethod(train_step)
+    evaluate_model = staticmethod(evaluate)
 
     def __init__(self, seed=0, data=None):
-        rng = seed_all(seed)
-        self.data = make_data(seed) if data is None else data
-        self.model = build_model()
-        self.opt = make_optimizer(self.model)
-        self._batches = batch_indices(rng, len(self.data["train"][1]), BATCH)
+        super().__init__(seed, data)
+        self._batches = batch_indices(self.rng, len(self.data["train"][1]),
+                                      BATCH)
 
     def next_batch(self):
         idx = next(self._batches)
         tokens, lengths, labels = self.data["train"]
         return make_batch(tokens[idx], lengths[idx], labels[idx])
-
-    def step(self):
-        return train_step(self.model, self.opt, self.next_batch())
-
-    def evaluate(self):
-        return evaluate(self.model, self.data)
 
 
 def make_trainer(seed=0, data=None):
@@ -250,9 +247,8 @@ def make_trainer(seed=0, data=None):
 
 
 def main(argv=None):
-    args = parse_args(argv, "LSTM on variable-length bracket strings", STEPS)
-    trainer = make_trainer(args.seed)
-    train(trainer, args.steps, Progress("rnn", args.steps, args.log_every))
+    trainer, _ = run(argv, "rnn", "LSTM on variable-length bracket strings",
+                     STEPS, make_trainer)
     acc = trainer.evaluate()
     n = len(trainer.data["test"][2])
     verdict = "meets" if acc >= TARGET else "below"

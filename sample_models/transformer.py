@@ -27,9 +27,8 @@ import numpy as np  # noqa: E402
 
 import core  # noqa: E402
 from core import nn  # noqa: E402
-from sample_models._common import (  # noqa: E402
-    Progress, parse_args, seed_all, train,
-)
+from sample_models import _common  # noqa: E402
+from sample_models._common import run  # noqa: E402
 
 SUBJECTS = ("the cat", "the dog", "a bird", "my friend", "the old man",
             "a small child")
@@ -178,14 +177,16 @@ def generate(model, vocab, prompt="the ", length=60):
     return "".join(vocab[i] for i in ids)
 
 
-class Trainer:
-    """Model, optimizer, text and a batch stream: ``step()`` trains once."""
+class Trainer(_common.Trainer):
+    """The character model, optimizer and a stream of text windows."""
 
-    def __init__(self, seed=0, data=None):
-        self.rng = seed_all(seed)
-        self.data = make_data(seed) if data is None else data
-        self.model = build_model(len(self.data["vocab"]))
-        self.opt = make_optimizer(self.model)
+    make_data = staticmethod(make_data)
+    make_optimizer = staticmethod(make_optimizer)
+    train_step = staticmethod(train_step)
+    evaluate_model = staticmethod(evaluate)
+
+    def new_model(self):
+        return build_model(len(self.data["vocab"]))
 
     def next_batch(self):
         ids = self.data["train"]
@@ -193,23 +194,15 @@ class Trainer:
         x, y = windows(ids, starts)
         return core.tensor(x), core.tensor(y)
 
-    def step(self):
-        return train_step(self.model, self.opt, self.next_batch())
-
-    def evaluate(self):
-        return evaluate(self.model, self.data)
-
 
 def make_trainer(seed=0, data=None):
     return Trainer(seed, data)
 
 
 def main(argv=None):
-    args = parse_args(argv, "Tiny character transformer on generated text",
-                      STEPS)
-    trainer = make_trainer(args.seed)
-    train(trainer, args.steps, Progress("transformer", args.steps,
-                                        args.log_every))
+    trainer, _ = run(argv, "transformer",
+                     "Tiny character transformer on generated text", STEPS,
+                     make_trainer)
     loss = trainer.evaluate()
     h = trainer.data["unigram_entropy"]
     print(f"transformer: sample {generate(trainer.model, trainer.data['vocab'])!r}")
