@@ -290,8 +290,6 @@ def unary(op):
             return apply(op, (x,), None)
         dev = x._device
         if hooks:
-            if lean and dev is _CPU:
-                return _recorded1(op, x, dev)
             return _hooked(op, (x,), None, dev, (x._data,), x._rg)
         try:
             out = kernels[dev.slot](x._data)
@@ -505,6 +503,18 @@ def _engine_site(f, co):
     return site
 
 
+def _site_of(f):
+    """(code, lasti) of the user's line for an op whose dispatch was called
+    from frame ``f``: ``f`` itself when it is user code, else its walk."""
+    co = f.f_code
+    inside = _engine_code.get(co)
+    if inside is None:
+        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
+    if not inside:
+        return co, f.f_lasti
+    return _engine_site(f, co)
+
+
 def _run_hooked(op, args, attrs, dev, datas, rg):
     """The dispatch with hooks: ``args`` as hooks see them (tensors and
     Python scalars), ``datas`` the raw arrays, ``rg`` whether any operand is
@@ -520,18 +530,8 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     ev.outputs = None
     ev.attrs = attrs if attrs is not None else _EMPTY
     ev.device = dev
-    # the user's line: the innermost frame outside core/ (the caller's
-    # caller when a user line called the op directly)
-    f = _getframe(2)
-    co = f.f_code
-    inside = _engine_code.get(co)
-    if inside is None:
-        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
-    if not inside:
-        ev._code = co
-        ev._lasti = f.f_lasti
-    else:
-        ev._code, ev._lasti = _engine_site(f, co)
+    # the user's line (the caller's caller when a user line called the op)
+    ev._code, ev._lasti = _site_of(_getframe(2))
     ev.scope = scope
     ev.forward_index = forward_index
     ev.start_ns = t0
@@ -592,16 +592,7 @@ def _run_recorded(op, args, attrs, dev, datas, rg):
         return _run_hooked(op, args, attrs, dev, datas, rg)
     t0 = _perf_ns()
     index = next(counter)
-    f = _getframe(2)
-    co = f.f_code
-    inside = _engine_code.get(co)
-    if inside is None:
-        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
-    if not inside:
-        code = co
-        lasti = f.f_lasti
-    else:
-        code, lasti = _engine_site(f, co)
+    code, lasti = _site_of(_getframe(2))
     k0 = _perf_ns()
     try:
         out = op.kernels[0](*datas, **attrs) if attrs else op.kernels[0](*datas)
@@ -631,7 +622,9 @@ def _run_recorded(op, args, attrs, dev, datas, rg):
 
 
 def _recorded2(op, a, b, ad, bd, dev, rg):
-    """:func:`_run_recorded` for a two-operand host op (the commonest)."""
+    """:func:`_run_recorded` for a two-operand host op (the commonest; the
+    tiny-op profiling budget is spent here, so :func:`_site_of` and the
+    operand description are inlined)."""
     t0 = _perf_ns()
     index = next(counter)
     f = _getframe(2)
@@ -683,62 +676,6 @@ def _recorded2(op, a, b, ad, bd, dev, rg):
         buf.extend(rec)
     if extras:
         _extras((out, ad, bd), k1)
-    return t
-
-
-def _recorded1(op, x, dev):
-    """:func:`_run_recorded` for a one-operand host op."""
-    t0 = _perf_ns()
-    index = next(counter)
-    f = _getframe(2)
-    co = f.f_code
-    inside = _engine_code.get(co)
-    if inside is None:
-        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
-    if inside:
-        code, lasti = _engine_site(f, co)
-    else:
-        code = co
-        lasti = f.f_lasti
-    xd = x._data
-    k0 = _perf_ns()
-    try:
-        out = op.kernels[0](xd)
-    except Exception as e:
-        raise kernel_error(op, (x,), e) from None
-    k1 = _perf_ns()
-    t = _new(Tensor)
-    t._data = out
-    t._device = dev
-    t._node = None
-    t._rg = False
-    if x._rg and op.differentiable and grad_enabled and out.dtype.kind in "fc":
-        t._node = node = _new(Node)
-        node.op = op
-        node.inputs = (x,)
-        node.attrs = None
-        node.out = out
-        node.index = index
-        node.scope = scope
-        node.tapes = tapes
-        t._rg = True
-        if wants_tape_entries:
-            for tp in tapes:
-                tp._entries.append(node)
-    tx = type(x)
-    if tx is Tensor or tx is _Variable:
-        rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(),
-               dev, code, lasti, scope, _EMPTY, None, None, out.shape,
-               out.dtype, xd.shape, xd.dtype, None if tx is Tensor else x,
-               None, None, None, None, None)
-    else:
-        rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(),
-               dev, code, lasti, scope, _EMPTY, None, None, out.shape,
-               out.dtype) + _record.operands((x,)) + (None,)
-    for buf in recorders:
-        buf.extend(rec)
-    if extras:
-        _extras((out, xd), k1)
     return t
 
 
