@@ -104,16 +104,21 @@ def drain(session, entries, values):
             v[0].nbytes + 112 if v is not None else 0,
             len(extra) if extra is not None else
             0 if d0 is None else 1 if d1 is None else 2))
-        t = timing.get(name)
-        if t is None:
-            timing[name] = [1, ns]
-        else:
-            t[0] += 1
-            t[1] += ns
+        add_timing(timing, name, ns)
     values.extend(vals)
     buf.clear()
     session._rvals.clear()
     return n
+
+
+def add_timing(timing, name, ns):
+    """Count one op of ``name`` taking ``ns`` in the timing table."""
+    t = timing.get(name)
+    if t is None:
+        timing[name] = [1, ns]
+    else:
+        t[0] += 1
+        t[1] += ns
 
 
 def intern_site(session, loc, code, lasti):

@@ -55,7 +55,8 @@ from workbench.recording import NF_INF, NF_NAN, Recording, load_recording
 from workbench.replay_history import ReplayHistory, _OpView, _pick
 from workbench.session_commands import (
     ALIASES,
-    BREAKPOINT_COMMANDS, WATCH_COMMANDS, manage_breakpoints, parse_command,
+    BREAKPOINT_COMMANDS, TENSOR_COMMANDS, WATCH_COMMANDS, manage_breakpoints,
+    parse_command, tensor_command,
     watch_command,
 )
 
@@ -493,28 +494,8 @@ class ReplaySession:
                 watch_command(self, line, cmd, arg, res)
             elif cmd == "where":
                 res(line, self._where())
-            elif cmd == "inspect":
-                parts = arg.split(None, 2)
-                if len(parts) < 2:
-                    res(line, "usage: inspect OP_INDEX SLOT [SLICE]", False)
-                    return
-                v = self.tensor_values(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
-                if isinstance(v, str):
-                    res(line, v, False)
-                else:
-                    res(line, f"{v.shape} {v.dtype}\n" + np.array2string(
-                        v, threshold=1000, edgeitems=4, precision=4))
-            elif cmd == "save":
-                parts = arg.split(None, 2)
-                if len(parts) != 3:
-                    res(line, "usage: save OP_INDEX SLOT PATH", False)
-                    return
-                v = self.tensor_values(parts[0], parts[1], "")
-                if isinstance(v, str):
-                    res(line, v, False)
-                else:
-                    from workbench.session_commands import save_npy
-                    res(line, f"saved {v.shape} {v.dtype} to {save_npy(parts[2], v)}")
+            elif cmd in TENSOR_COMMANDS:
+                tensor_command(self.tensor_values, line, cmd, arg, res)
             elif cmd == "pause":
                 res(line, "a replay is always paused")
             elif cmd in ("help", "help-replay"):

@@ -91,7 +91,7 @@ import weakref
 
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
-from workbench.free_run import FreeHook, drain, intern_site
+from workbench.free_run import FreeHook, add_timing, drain, intern_site
 from workbench.history import (
     History, RawOp, device_id, make_entry, operand_value, raw_to_record,
 )
@@ -499,12 +499,7 @@ class Session:
                     add_v((out,) + tuple([x._data for x in inputs]))
             except AttributeError:
                 add_v((out,) + tuple(map(operand_value, inputs)))
-            t = timing.get(name)
-            if t is None:
-                timing[name] = [1, ns]
-            else:
-                t[0] += 1
-                t[1] += ns
+            add_timing(timing, name, ns)
         if cur is not None:
             self._cur = (None, None)
         return self._flush_records(entries, values)

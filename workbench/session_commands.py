@@ -104,29 +104,8 @@ def run_command(s, line) -> bool:
                 res(line, "not paused", ok=False)
             else:
                 res(line, format_where(build_frames(p.frames), p.frame_index))
-        elif cmd == "inspect":
-            parts = arg.split(None, 2)
-            if len(parts) < 2:
-                res(line, "usage: inspect OP_INDEX SLOT [SLICE]", ok=False)
-            else:
-                v = values_of(s, parts[0], parts[1],
-                              parts[2] if len(parts) > 2 else "")
-                if isinstance(v, str):
-                    res(line, v, ok=False)
-                else:
-                    res(line, f"{v.shape} {v.dtype}\n" + np.array2string(
-                        v, threshold=1000, edgeitems=4, precision=4))
-        elif cmd == "save":
-            parts = arg.split(None, 2)
-            if len(parts) != 3:
-                res(line, "usage: save OP_INDEX SLOT PATH", ok=False)
-            else:
-                v = values_of(s, parts[0], parts[1], "")
-                if isinstance(v, str):
-                    res(line, v, ok=False)
-                else:
-                    path = save_npy(parts[2], v)
-                    res(line, f"saved {v.shape} {v.dtype} to {path}")
+        elif cmd in TENSOR_COMMANDS:
+            tensor_command(lambda *a: values_of(s, *a), line, cmd, arg, res)
         elif cmd == "pause":
             s._interrupt = False
             res(line, "already paused")
@@ -140,6 +119,31 @@ def run_command(s, line) -> bool:
 
 
 BREAKPOINT_COMMANDS = ("clear", "disable", "enable", "ignore", "condition")
+TENSOR_COMMANDS = ("inspect", "save")
+
+
+def tensor_command(values, line, cmd, arg, res):
+    """``inspect OP SLOT [SLICE]`` and ``save OP SLOT PATH``, for the live
+    session and a replay alike; ``values(op, slot, slice_text)`` gives an
+    array or an error string."""
+    parts = arg.split(None, 2)
+    if cmd == "inspect":
+        if len(parts) < 2:
+            res(line, "usage: inspect OP_INDEX SLOT [SLICE]", ok=False)
+            return
+        v = values(parts[0], parts[1], parts[2] if len(parts) > 2 else "")
+    else:
+        if len(parts) != 3:
+            res(line, "usage: save OP_INDEX SLOT PATH", ok=False)
+            return
+        v = values(parts[0], parts[1], "")
+    if isinstance(v, str):
+        res(line, v, ok=False)
+    elif cmd == "inspect":
+        res(line, f"{v.shape} {v.dtype}\n" + np.array2string(
+            v, threshold=1000, edgeitems=4, precision=4))
+    else:
+        res(line, f"saved {v.shape} {v.dtype} to {save_npy(parts[2], v)}")
 WATCH_COMMANDS = ("display", "undisplay", "print", "pp")
 
 
