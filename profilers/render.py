@@ -20,83 +20,62 @@ def _num(x, fmt="{:.1f}"):
     return "-" if x is None else fmt.format(x)
 
 
+def _key(header):
+    """The row's key column (left-aligned)."""
+    return (header, lambda r: r["key"], False)
+
+
+def _ns(field, header=None):
+    """A time column: ``row[field + "_ns"]`` formatted, right-aligned."""
+    return (header or field, lambda r: fmt_ns(r[f"{field}_ns"]), True)
+
+
+CALLS = ("calls", lambda r: str(r["calls"]), True)
+SHARE = ("share", lambda r: _pct(r["share"]), True)
+GFLOPS = ("GFLOP/s", lambda r: _num(r["gflops"]), True)
+
+
 # (title, table key, [(header, fn(row) -> str, align right?)], bar field)
 TABLES = [
     ("Top ops", "by_op", [
-        ("op", lambda r: r["key"], False),
-        ("calls", lambda r: str(r["calls"]), True),
-        ("total", lambda r: fmt_ns(r["total_ns"]), True),
-        ("mean", lambda r: fmt_ns(r["mean_ns"]), True),
-        ("p50", lambda r: fmt_ns(r["p50_ns"]), True),
-        ("p95", lambda r: fmt_ns(r["p95_ns"]), True),
-        ("share", lambda r: _pct(r["share"]), True),
-        ("kernel", lambda r: fmt_ns(r["kernel_ns"]), True),
-        ("dispatch", lambda r: fmt_ns(r["dispatch_ns"]), True),
-        ("device", lambda r: fmt_ns(r["device_ns"]), True),
-        ("GFLOP/s", lambda r: _num(r["gflops"]), True),
+        _key("op"), CALLS, _ns("total"), _ns("mean"), _ns("p50"), _ns("p95"),
+        SHARE, _ns("kernel"), _ns("dispatch"), _ns("device"), GFLOPS,
     ]),
     ("Top source lines (backward charged to its forward line)", "by_line", [
-        ("line", lambda r: r["key"], False),
-        ("calls", lambda r: str(r["calls"]), True),
-        ("total", lambda r: fmt_ns(r["total_ns"]), True),
-        ("forward", lambda r: fmt_ns(r["forward_ns"]), True),
-        ("backward", lambda r: fmt_ns(r["backward_ns"]), True),
-        ("share", lambda r: _pct(r["share"]), True),
-        ("ops", lambda r: r["extra"].get("ops", ""), False),
+        _key("line"), CALLS, _ns("total"), _ns("forward"), _ns("backward"),
+        SHARE, ("ops", lambda r: r["extra"].get("ops", ""), False),
     ]),
     ("Modules (total includes submodules; self is ops directly inside)",
      "by_module", [
-        ("module", lambda r: r["key"], False),
-        ("calls", lambda r: str(r["calls"]), True),
-        ("total", lambda r: fmt_ns(r["total_ns"]), True),
-        ("self", lambda r: fmt_ns(r["self_ns"]), True),
-        ("forward", lambda r: fmt_ns(r["forward_ns"]), True),
-        ("backward", lambda r: fmt_ns(r["backward_ns"]), True),
-        ("share", lambda r: _pct(r["share"]), True),
+        _key("module"), CALLS, _ns("total"), _ns("self"), _ns("forward"),
+        _ns("backward"), SHARE,
     ]),
     ("Top input shapes", "by_shape", [
-        ("op and input shapes", lambda r: r["key"], False),
-        ("calls", lambda r: str(r["calls"]), True),
-        ("total", lambda r: fmt_ns(r["total_ns"]), True),
-        ("mean", lambda r: fmt_ns(r["mean_ns"]), True),
-        ("share", lambda r: _pct(r["share"]), True),
-        ("GFLOP/s", lambda r: _num(r["gflops"]), True),
-        ("GB/s", lambda r: _num(r["gbps"]), True),
+        _key("op and input shapes"), CALLS, _ns("total"), _ns("mean"), SHARE,
+        GFLOPS, ("GB/s", lambda r: _num(r["gbps"]), True),
     ]),
     ("Phases", "by_phase", [
-        ("phase", lambda r: r["key"], False),
-        ("calls", lambda r: str(r["calls"]), True),
-        ("total", lambda r: fmt_ns(r["total_ns"]), True),
-        ("share", lambda r: _pct(r["share"]), True),
-        ("kernel", lambda r: fmt_ns(r["kernel_ns"]), True),
-        ("dispatch", lambda r: fmt_ns(r["dispatch_ns"]), True),
-        ("device", lambda r: fmt_ns(r["device_ns"]), True),
+        _key("phase"), CALLS, _ns("total"), SHARE, _ns("kernel"),
+        _ns("dispatch"), _ns("device"),
     ]),
     ("Devices (host time vs device timer)", "by_device", [
-        ("device", lambda r: r["key"], False),
-        ("calls", lambda r: str(r["calls"]), True),
-        ("host total", lambda r: fmt_ns(r["total_ns"]), True),
-        ("host kernel", lambda r: fmt_ns(r["kernel_ns"]), True),
-        ("device time", lambda r: fmt_ns(r["device_ns"]), True),
-        ("share", lambda r: _pct(r["share"]), True),
+        _key("device"), CALLS, _ns("total", "host total"),
+        _ns("kernel", "host kernel"), _ns("device", "device time"), SHARE,
     ]),
 ]
 
+_FUNC = ("function", lambda r: r["function"], False)
+_WHERE = ("line", lambda r: r["location"], False)
+
 PYSPY_TABLES = [
     ("Python time outside ops (py-spy)", "outside_by_line", [
-        ("function", lambda r: r["function"], False),
-        ("line", lambda r: r["location"], False),
-        ("samples", lambda r: str(r["samples"]), True),
-        ("time", lambda r: fmt_ns(r["time_ns"]), True),
-        ("share", lambda r: _pct(r["share"]), True),
+        _FUNC, _WHERE, ("samples", lambda r: str(r["samples"]), True),
+        _ns("time"), SHARE,
     ]),
     ("py-spy samples by user line, next to recorded op time", "lines", [
-        ("function", lambda r: r["function"], False),
-        ("line", lambda r: r["location"], False),
-        ("in ops", lambda r: str(r["in_op_samples"]), True),
+        _FUNC, _WHERE, ("in ops", lambda r: str(r["in_op_samples"]), True),
         ("outside ops", lambda r: str(r["outside_samples"]), True),
-        ("sampled", lambda r: fmt_ns(r["sampled_ns"]), True),
-        ("op time (profiler)", lambda r: fmt_ns(r["op_time_ns"]), True),
+        _ns("sampled"), _ns("op_time", "op time (profiler)"),
     ]),
 ]
 
