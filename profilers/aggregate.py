@@ -174,10 +174,15 @@ def loc_str(loc) -> str:
     return f"{os.path.basename(file)}:{line} ({func})"
 
 
-def by_op(records, wall_ns, overhead: Overhead | None = None):
+def _by(key, records, wall_ns, overhead):
+    """Rows grouped by ``key(record)``, largest total first."""
     ov = overhead.in_op_ns if overhead else 0.0
     return _sorted(_row(k, v, wall_ns, ov)
-                   for k, v in _group(records, lambda r: r.name).items())
+                   for k, v in _group(records, key).items())
+
+
+def by_op(records, wall_ns, overhead: Overhead | None = None):
+    return _by(lambda r: r.name, records, wall_ns, overhead)
 
 
 def by_line(records, wall_ns, overhead: Overhead | None = None):
@@ -214,21 +219,15 @@ def by_module(records, wall_ns, overhead: Overhead | None = None):
 
 def by_shape(records, wall_ns, overhead: Overhead | None = None):
     """By op and input-shape signature, e.g. ``matmul (128,784)f32 x (784,256)f32``."""
-    ov = overhead.in_op_ns if overhead else 0.0
-    return _sorted(_row(k, v, wall_ns, ov)
-                   for k, v in _group(records, lambda r: r.signature).items())
+    return _by(lambda r: r.signature, records, wall_ns, overhead)
 
 
 def by_phase(records, wall_ns, overhead: Overhead | None = None):
-    ov = overhead.in_op_ns if overhead else 0.0
-    return _sorted(_row(k, v, wall_ns, ov)
-                   for k, v in _group(records, lambda r: r.phase).items())
+    return _by(lambda r: r.phase, records, wall_ns, overhead)
 
 
 def by_device(records, wall_ns, overhead: Overhead | None = None):
-    ov = overhead.in_op_ns if overhead else 0.0
-    return _sorted(_row(k, v, wall_ns, ov)
-                   for k, v in _group(records, lambda r: r.device).items())
+    return _by(lambda r: r.device, records, wall_ns, overhead)
 
 
 # -------------------------------------------------------------- summary --
