@@ -44,6 +44,13 @@ RUNNING_REFRESH_S = 0.05     # status line: at most 20 redraws a second while ru
 RUNNING_PANES_S = 0.5        # history and timings panes: at most 2 a second
 
 
+def _pane(name, title, widget):
+    """A bordered pane ``#NAME-pane`` titled ``title`` around ``widget``."""
+    pane = Vertical(widget, id=f"{name}-pane", classes="pane")
+    pane.border_title = title
+    return pane
+
+
 class WorkbenchApp(App[int]):
     """pdb-like debugger UI for one session."""
 
@@ -101,30 +108,16 @@ class WorkbenchApp(App[int]):
     def compose(self) -> ComposeResult:
         """Status bar, three rows of panes, command line, footer."""
         yield StatusBar(self.script, id="status")
-        with Horizontal(id="top"):
-            with Vertical(id="source-pane", classes="pane") as pane:
-                pane.border_title = "source"
-                yield SourceView(id="source")
-            with Vertical(id="inspector-pane", classes="pane") as pane:
-                pane.border_title = "inspector"
-                yield Inspector(id="inspector")
-        with Horizontal(id="middle"):
-            with Vertical(id="history-pane", classes="pane") as pane:
-                pane.border_title = "ops"
-                yield OpHistory(id="history")
-            with Vertical(id="tape-pane", classes="pane") as pane:
-                pane.border_title = "tape"
-                yield TapeTree(id="tape")
-            with Vertical(id="timings-pane", classes="pane") as pane:
-                pane.border_title = "timings"
-                yield Timings(id="timings")
-        with Horizontal(id="bottom"):
-            with Vertical(id="console-pane", classes="pane") as pane:
-                pane.border_title = "output & console"
-                yield OutputLog(id="console")
-            with Vertical(id="watches-pane", classes="pane") as pane:
-                pane.border_title = "watches"
-                yield Watches(id="watches")
+        yield Horizontal(_pane("source", "source", SourceView(id="source")),
+                         _pane("inspector", "inspector", Inspector(id="inspector")),
+                         id="top")
+        yield Horizontal(_pane("history", "ops", OpHistory(id="history")),
+                         _pane("tape", "tape", TapeTree(id="tape")),
+                         _pane("timings", "timings", Timings(id="timings")),
+                         id="middle")
+        yield Horizontal(_pane("console", "output & console", OutputLog(id="console")),
+                         _pane("watches", "watches", Watches(id="watches")),
+                         id="bottom")
         yield CommandLine(id="cmdline")
         yield Footer()
 
