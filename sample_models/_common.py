@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -91,32 +92,44 @@ def train(trainer, steps, progress):
     return means["loss"] if list(means) == ["loss"] else means
 
 
+class Parts(NamedTuple):
+    """A sample model's functions, as its Trainer uses them."""
+
+    make_data: Callable        # (seed) -> data
+    build_model: Callable      # () -> model
+    make_optimizer: Callable   # (model) -> optimizer
+    train_step: Callable       # (model, opt, batch) -> loss(es)
+    evaluate: Callable         # (model, data) -> quality figure
+
+
 class Trainer:
     """Model, optimizer, data and a batch stream: ``step()`` trains once.
 
-    A sample model subclasses it, naming its functions as class attributes
-    (``make_data(seed)``, ``build_model()``, ``make_optimizer(model)``,
-    ``train_step(model, opt, batch)``, ``evaluate_model(model, data)``),
-    and defines ``next_batch()``; ``self.rng`` (seeded) draws its batches.
+    A sample model subclasses it, setting ``parts`` to its functions
+    (:class:`Parts`), and defines ``next_batch()``; ``self.rng`` (seeded)
+    draws the batches.
     """
 
+    parts: Parts
+
     def __init__(self, seed=0, data=None):
+        m = self.parts
         self.rng = seed_all(seed)
-        self.data = self.make_data(seed) if data is None else data
+        self.data = m.make_data(seed) if data is None else data
         self.model = self.new_model()
-        self.opt = self.make_optimizer(self.model)
+        self.opt = m.make_optimizer(self.model)
 
     def new_model(self):
-        return self.build_model()
+        return self.parts.build_model()
 
     def next_batch(self):
         raise NotImplementedError
 
     def step(self):
-        return self.train_step(self.model, self.opt, self.next_batch())
+        return self.parts.train_step(self.model, self.opt, self.next_batch())
 
     def evaluate(self):
-        return self.evaluate_model(self.model, self.data)
+        return self.parts.evaluate(self.model, self.data)
 
 
 class ArrayTrainer(Trainer):

@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 import core  # noqa: E402
 from core import nn  # noqa: E402
-from sample_models._common import ArrayTrainer, run  # noqa: E402
+from sample_models._common import ArrayTrainer, Parts, run  # noqa: E402
 
 SHAPES = ("square", "ring", "triangle", "plus")
 SIZE = 16
@@ -124,11 +124,7 @@ class Trainer(ArrayTrainer):
     """The shape classifier's model, optimizer and batch stream."""
 
     batch_size = BATCH
-    make_data = staticmethod(make_data)
-    build_model = staticmethod(build_model)
-    make_optimizer = staticmethod(make_optimizer)
-    train_step = staticmethod(train_step)
-    evaluate_model = staticmethod(evaluate)
+    parts = Parts(make_data, build_model, make_optimizer, train_step, evaluate)
 
 
 def make_trainer(seed=0, data=None):

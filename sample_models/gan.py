@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import core  # noqa: E402
 from core import nn  # noqa: E402
 from sample_models import _common  # noqa: E402
-from sample_models._common import run  # noqa: E402
+from sample_models._common import Parts, run  # noqa: E402
 
 MODES = 8
 RADIUS = 2.0
@@ -200,11 +200,7 @@ def load_generator(path):
 class Trainer(_common.Trainer):
     """GAN, optimizers, real data and noise: ``step()`` trains once."""
 
-    make_data = staticmethod(make_data)
-    build_model = staticmethod(build_model)
-    make_optimizer = staticmethod(make_optimizer)
-    train_step = staticmethod(train_step)
-    evaluate_model = staticmethod(evaluate)
+    parts = Parts(make_data, build_model, make_optimizer, train_step, evaluate)
 
     def next_batch(self):
         real = self.data["real"]

@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import core  # noqa: E402
 from core import nn  # noqa: E402
 from sample_models import _common  # noqa: E402
-from sample_models._common import batch_indices, run  # noqa: E402
+from sample_models._common import Parts, batch_indices, run  # noqa: E402
 
 OPEN, CLOSE = 0, 1
 MAX_LEN = 20
@@ -225,11 +225,7 @@ def evaluate(model, data):
 class Trainer(_common.Trainer):
     """The bracket classifier's model, optimizer and batch stream."""
 
-    make_data = staticmethod(make_data)
-    build_model = staticmethod(build_model)
-    make_optimizer = staticmethod(make_optimizer)
-    train_step = staticmethod(train_step)
-    evaluate_model = staticmethod(evaluate)
+    parts = Parts(make_data, build_model, make_optimizer, train_step, evaluate)
 
     def __init__(self, seed=0, data=None):
         super().__init__(seed, data)

@@ -28,7 +28,7 @@ import numpy as np  # noqa: E402
 import core  # noqa: E402
 from core import nn  # noqa: E402
 from sample_models import _common  # noqa: E402
-from sample_models._common import run  # noqa: E402
+from sample_models._common import Parts, run  # noqa: E402
 
 SUBJECTS = ("the cat", "the dog", "a bird", "my friend", "the old man",
             "a small child")
@@ -180,10 +180,7 @@ def generate(model, vocab, prompt="the ", length=60):
 class Trainer(_common.Trainer):
     """The character model, optimizer and a stream of text windows."""
 
-    make_data = staticmethod(make_data)
-    make_optimizer = staticmethod(make_optimizer)
-    train_step = staticmethod(train_step)
-    evaluate_model = staticmethod(evaluate)
+    parts = Parts(make_data, build_model, make_optimizer, train_step, evaluate)
 
     def new_model(self):
         return build_model(len(self.data["vocab"]))
