@@ -271,6 +271,24 @@ def record(op, args, attrs, out_t, index):
     return node
 
 
+def _hooked_output(op, args, attrs, out, dev, rg, index):
+    """The Tensor for ``out`` of a hooked or recorded op, recorded on the
+    graph when it should be (and listed on the tapes while a hook asks)."""
+    if op.out_device is not None:
+        dev = op.out_device(attrs)
+    t = _new(Tensor)
+    t._data = out
+    t._device = dev
+    t._node = None
+    t._rg = False
+    if rg and op.differentiable and grad_enabled and out.dtype.kind in "fc":
+        node = record(op, args, attrs, t, index)
+        if wants_tape_entries:
+            for tp in tapes:
+                tp._entries.append(node)
+    return t
+
+
 def _scalar_array(v, dev):
     """A Python number as a 0-d array on ``dev`` (floats as float32, the
     engine's default), for ops whose operands are all Python numbers."""
@@ -558,19 +576,9 @@ def _run_hooked(op, args, attrs, dev, datas, rg):
     if timed:
         e1.record()
         ev._events = (e0, e1)
-    if op.out_device is not None:
-        dev = op.out_device(attrs)
-    t = _new(Tensor)
-    t._data = out
-    t._device = dev
-    t._node = None
-    t._rg = False
-    if rg and op.differentiable and grad_enabled and out.dtype.kind in "fc":
-        node = record(op, args, attrs, t, index)
+    t = _hooked_output(op, args, attrs, out, dev, rg, index)
+    if t._rg:
         ev.recorded = True
-        if wants_tape_entries:
-            for tp in tapes:
-                tp._entries.append(node)
     ev.outputs = (t,)
     ev.end_ns = _perf_ns()
     try:
@@ -599,19 +607,8 @@ def _run_recorded(op, args, attrs, dev, datas, rg):
     except Exception as e:
         raise kernel_error(op, args, e) from None
     k1 = _perf_ns()
-    if op.out_device is not None:
-        dev = op.out_device(attrs)
-    t = _new(Tensor)
-    t._data = out
-    t._device = dev
-    t._node = None
-    t._rg = False
-    if rg and op.differentiable and grad_enabled and out.dtype.kind in "fc":
-        node = record(op, args, attrs, t, index)
-        if wants_tape_entries:
-            for tp in tapes:
-                tp._entries.append(node)
-    rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(), dev,
+    t = _hooked_output(op, args, attrs, out, dev, rg, index)
+    rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(), t._device,
            code, lasti, scope, attrs if attrs is not None else _EMPTY, None,
            None, out.shape, out.dtype) + _record.operands(args) + (None,)
     for buf in recorders:
