@@ -55,8 +55,8 @@ from workbench.recording import NF_INF, NF_NAN, Recording, load_recording
 from workbench.replay_history import ReplayHistory, _OpView, _pick
 from workbench.session_commands import (
     ALIASES,
-    BREAKPOINT_COMMANDS, TENSOR_COMMANDS, WATCH_COMMANDS, manage_breakpoints,
-    parse_command, tensor_command,
+    BREAKPOINT_COMMANDS, TENSOR_COMMANDS, WATCH_COMMANDS, eval_text,
+    manage_breakpoints, parse_command, tensor_command,
     watch_command,
 )
 
@@ -80,6 +80,16 @@ NO_FRAMES = ("a replay has no live frames: only the recorded values of the "
 
 
 # -------------------------------------------------------------- session --
+
+
+def _render_value(v):
+    """A recorded value as text (arrays in full, up to numpy's threshold)."""
+    if isinstance(v, np.ndarray):
+        return np.array2string(v, threshold=1000, edgeitems=4, precision=4)
+    if isinstance(v, np.generic):
+        return str(v)
+    from workbench.session_support import safe_repr
+    return safe_repr(v, limit=2000, tensors_full=True)
 
 
 class ReplaySession:
@@ -316,19 +326,7 @@ class ReplaySession:
             raise NameError(f"{e}; {NO_FRAMES}") from None
 
     def _eval_text(self, expr, pretty=False):
-        try:
-            v = self._eval(expr)
-        except Exception as e:
-            return False, f"*** {type(e).__name__}: {e}"
-        if pretty:
-            import pprint
-            return True, pprint.pformat(v)
-        if isinstance(v, np.ndarray):
-            return True, np.array2string(v, threshold=1000, edgeitems=4, precision=4)
-        if isinstance(v, np.generic):
-            return True, str(v)
-        from workbench.session_support import safe_repr
-        return True, safe_repr(v, limit=2000, tensors_full=True)
+        return eval_text(self._eval, expr, pretty, _render_value)
 
     def _eval_displays(self):
         return tuple((e, self._eval_text(e)[1]) for e in self.displays)

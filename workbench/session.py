@@ -729,14 +729,9 @@ class Session:
         return eval(expr, f.f_globals, f.f_locals)
 
     def _eval_text(self, expr, pretty=False):
-        try:
-            v = self._eval(expr)
-        except Exception as e:
-            return False, f"*** {type(e).__name__}: {e}"
-        if pretty:
-            import pprint
-            return True, pprint.pformat(v)
-        return True, safe_repr(v, limit=2000, tensors_full=True)
+        from workbench.session_commands import eval_text
+        return eval_text(self._eval, expr, pretty, lambda v: safe_repr(
+            v, limit=2000, tensors_full=True))
 
     def _values(self, op_index, slot, slice_text):
         from workbench.session_commands import values_of

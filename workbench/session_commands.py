@@ -122,6 +122,19 @@ BREAKPOINT_COMMANDS = ("clear", "disable", "enable", "ignore", "condition")
 TENSOR_COMMANDS = ("inspect", "save")
 
 
+def eval_text(evaluate, expr, pretty, render):
+    """(ok, text) of ``evaluate(expr)``: ``pprint`` with ``pretty``, else
+    ``render(value)``; an exception becomes pdb's ``*** Error: ...``."""
+    try:
+        v = evaluate(expr)
+    except Exception as e:
+        return False, f"*** {type(e).__name__}: {e}"
+    if pretty:
+        import pprint
+        return True, pprint.pformat(v)
+    return True, render(v)
+
+
 def tensor_command(values, line, cmd, arg, res):
     """``inspect OP SLOT [SLICE]`` and ``save OP SLOT PATH``, for the live
     session and a replay alike; ``values(op, slot, slice_text)`` gives an
