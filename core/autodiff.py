@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import operator
+import sys
 import time
 from heapq import heappop, heappush
 
@@ -442,6 +443,10 @@ def backward(target, grad=None, retain_graph=False, create_graph=False):
             g = g.detach()
         prev = t.grad
         t._grad = g if prev is None else prev + g
+
+
+# Tensor.backward calls it (core.tensor cannot import this module)
+sys.modules[Tensor.__module__]._backward = backward
 
 
 # ------------------------------------------------------------ GradientTape --

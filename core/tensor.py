@@ -197,7 +197,7 @@ class Tensor:
     def backward(self, grad=None, retain_graph=False, create_graph=False):
         """Accumulate d(self)/d(leaf) into ``.grad`` of every leaf that
         requires grad (and every trainable Variable) behind this tensor."""
-        _autodiff().backward(self, grad, retain_graph, create_graph)
+        _backward(self, grad, retain_graph, create_graph)
 
     def zero_grad(self):
         self._grad = None
@@ -260,12 +260,7 @@ def summarize(t, max_items=6) -> str:
             f"device={t._device}{suffix})")
 
 
-def _autodiff():
-    """core.autodiff (imported late: it imports this module)."""
-    import core.autodiff as mod
-    global _autodiff
-    _autodiff = lambda: mod  # noqa: E731  (later calls: one global lookup)
-    return mod
+_backward = None    # core.autodiff.backward (set there: import cycle)
 
 
 def _make(data, dev) -> Tensor:
