@@ -120,7 +120,7 @@ def _run_backward(seeds, member, keep=frozenset()):
     op's inputs always exist before it runs, so this is a reverse
     topological order), each once, discovering the graph as it goes.
     Returns (node_grads: node.index -> grad, leaf_grads: id(tensor) ->
-    (tensor, grad)).
+    [tensor, grad]).
 
     VJPs are engine ops, so hooks see them with phase "backward" and an
     outer tape records them.  When neither can happen (no hook attached,
@@ -130,18 +130,10 @@ def _run_backward(seeds, member, keep=frozenset()):
     """
     if not D.grad_enabled and (not D.hooks or D.lean):
         return _run_backward_raw(seeds, member, keep)
-    node_grads = {}
-    leaf_grads = {}
-    heap = []
-
-    def add_leaf(x, gi):
-        if not x._rg or x._data.dtype.kind not in "fc":
-            return
-        k = id(x)
-        prev = leaf_grads.get(k)
-        leaf_grads[k] = (x, gi if prev is None else prev[1] + gi)
-
-    _seed(seeds, member, node_grads, heap, add_leaf)
+    node_grads, leaves, heap = {}, {}, []
+    push = _accumulator(member, node_grads, heap, leaves)
+    for t, g in seeds:
+        push(t, g)
     saved = (D.phase, D.forward_index, D.scope, D.backward_site)
     get = node_grads.get
     try:
@@ -155,45 +147,18 @@ def _run_backward(seeds, member, keep=frozenset()):
             # in a hand-written backward), unless a source asked for it
             g = get(k) if k in keep else node_grads.pop(k)
             for x, gi in _engine_vjp(node, g, False):
-                if not x._rg:
-                    continue
-                p = x._node
-                if p is not None and (member is None or member(p)):
-                    k = p.index
-                    prev = get(k)
-                    if prev is None:    # (a node gets gradients only
-                        node_grads[k] = gi          # before it is visited)
-                        heappush(heap, (-k, p))
-                    else:
-                        node_grads[k] = prev + gi
-                else:
-                    add_leaf(x, gi)
+                if x._rg:
+                    push(x, gi)
     finally:
         D.phase, D.forward_index, D.scope, D.backward_site = saved
-    return node_grads, leaf_grads
+    return node_grads, leaves
 
 
-def _seed(seeds, member, node_grads, heap, add_leaf):
-    for t, g in seeds:
-        p = t._node
-        if p is not None and (member is None or member(p)):
-            k = p.index
-            prev = node_grads.get(k)
-            node_grads[k] = g if prev is None else prev + g
-            if prev is None:
-                heappush(heap, (-k, p))
-        else:
-            add_leaf(t, g)
-
-
-def _run_backward_raw(seeds, member, keep):
-    """:func:`_run_backward` on raw arrays, for a pass nothing watches or
-    records.  Ops with array-level VJP twins (``core.ops.raw_vjps``) run
-    those, skipping dispatch and Tensor wrapping; the others run their
-    engine VJP on a wrapped gradient.  Gradients come back as Tensors."""
-    node_grads = {}
-    leaves = {}         # id(tensor) -> [tensor, grad]
-    heap = []
+def _accumulator(member, node_grads, heap, leaves):
+    """``push(x, g)``: add gradient ``g`` for operand ``x`` to its node's
+    (queueing the node the first time; a node gets gradients only before
+    it is visited) or, for a leaf that takes gradients, to ``leaves``
+    (id(x) -> [x, grad])."""
     get = node_grads.get
 
     def push(x, gi):
@@ -201,8 +166,8 @@ def _run_backward_raw(seeds, member, keep):
         if p is not None and (member is None or member(p)):
             k = p.index
             prev = get(k)
-            if prev is None:    # (a node gets gradients only before it is
-                node_grads[k] = gi                      # visited)
+            if prev is None:
+                node_grads[k] = gi
                 heappush(heap, (-k, p))
             else:
                 node_grads[k] = prev + gi
@@ -212,7 +177,17 @@ def _run_backward_raw(seeds, member, keep):
                 leaves[id(x)] = [x, gi]
             else:
                 prev[1] = prev[1] + gi
+    return push
 
+
+def _run_backward_raw(seeds, member, keep):
+    """:func:`_run_backward` on raw arrays, for a pass nothing watches or
+    records.  Ops with array-level VJP twins (``core.ops.raw_vjps``) run
+    those, skipping dispatch and Tensor wrapping; the others run their
+    engine VJP on a wrapped gradient.  Gradients come back as Tensors."""
+    node_grads, leaves, heap = {}, {}, []
+    push = _accumulator(member, node_grads, heap, leaves)
+    get = node_grads.get
     for t, g in seeds:
         push(t, g._data)
     saved = (D.phase, D.forward_index, D.scope, D.backward_site)
@@ -270,7 +245,7 @@ def _run_backward_raw(seeds, member, keep):
     # scalars, of no device, are host data), leaves
     for k, g in node_grads.items():
         node_grads[k] = _make(g, D._devices.device_of_array(g) or D._devices.CPU)
-    return node_grads, {k: (x, _make(g, x._device))
+    return node_grads, {k: [x, _make(g, x._device)]
                         for k, (x, g) in leaves.items()}
 
 
