@@ -40,7 +40,7 @@ from workbench.app.app import WorkbenchApp  # noqa: E402
 from workbench.app.inspector import Inspector  # noqa: E402
 from workbench.app.op_history import OpList  # noqa: E402
 from workbench.history import History, make_entry  # noqa: E402
-from workbench.records import Frame, OpRecord, Paused  # noqa: E402
+from workbench.records import Finished, Frame, OpRecord, Paused  # noqa: E402
 from workbench.session import Session  # noqa: E402
 
 MLP = os.path.join(ROOT, "sample_models", "mlp.py")
@@ -158,9 +158,16 @@ async def ui_run(mlp_steps: int):
         # before `c` is pressed, as a user would see it first
         await pilot.pause()
         await asyncio.sleep(0.2)
+        # woken by the session's Finished event, not by polling: a 100 Hz
+        # poll here would cost the UI thread (and, through the GIL, the
+        # script) time that a user's terminal does not spend
+        loop = asyncio.get_running_loop()
+        done = asyncio.Event()
+        session.subscribe(lambda ev: loop.call_soon_threadsafe(done.set)
+                          if isinstance(ev, Finished) else None)
         t0 = time.perf_counter()
         app.send("continue")                      # as pressing `c`
-        await _wait(lambda: session.finished, timeout=600, tick=0.01)
+        await asyncio.wait_for(done.wait(), 600)
         elapsed = time.perf_counter() - t0
         await _wait(lambda: app.state == "finished", timeout=10, tick=0.01)
         draws = app.running_draws

@@ -608,9 +608,20 @@ def _run_recorded(op, args, attrs, dev, datas, rg):
         raise kernel_error(op, args, e) from None
     k1 = _perf_ns()
     t = _hooked_output(op, args, attrs, out, dev, rg, index)
-    rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(), t._device,
-           code, lasti, scope, attrs if attrs is not None else _EMPTY, None,
-           None, out.shape, out.dtype) + _record.operands(args) + (None,)
+    a = args[0] if len(args) == 1 else None
+    ta = type(a)
+    if ta is Tensor or ta is _Variable:     # one tensor operand: inline
+        d = a._data
+        rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(),
+               t._device, code, lasti, scope,
+               attrs if attrs is not None else _EMPTY, None, None, out.shape,
+               out.dtype, d.shape, d.dtype, None if ta is Tensor else a,
+               None, None, None, None, None)
+    else:
+        rec = (index, op.name, phase, forward_index, t0, k0, k1, _perf_ns(),
+               t._device, code, lasti, scope,
+               attrs if attrs is not None else _EMPTY, None, None, out.shape,
+               out.dtype) + _record.operands(args) + (None,)
     for buf in recorders:
         buf.extend(rec)
     if extras:

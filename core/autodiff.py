@@ -252,6 +252,7 @@ def _run_backward_raw(seeds, member, keep):
 _COUNTER = D.counter     # the engine's op index (never rebound)
 _CPU = D._CPU
 _NO_ATTRS = D._EMPTY
+_PLAIN = (Tensor, Variable)
 
 
 def _record_node(node, g, push, recs):
@@ -282,6 +283,33 @@ def _record_node(node, g, push, recs):
                attrs or _NO_ATTRS, None, None, out.shape, out.dtype,
                ad.shape, ad.dtype, None if ta is Tensor else a,
                None, None, None, None, 1)
+    elif len(inputs) == 2 and attrs is None and not op.vjp_all and \
+            (ta is Tensor or ta is Variable) and \
+            type(inputs[1]) in _PLAIN and a._device is _CPU and \
+            inputs[1]._device is _CPU:
+        # two tensor operands, no attributes (binary elementwise, matmul):
+        # inline, as the unary case
+        b = inputs[1]
+        ad = a._data
+        bd = b._data
+        fa, fb = twins
+        k0 = _perf_ns()
+        ga = fa(g, out, ad, bd) if fa is not None and a._rg else None
+        gb = fb(g, out, ad, bd) if fb is not None and b._rg else None
+        k1 = _perf_ns()
+        made = 0
+        if ga is not None:
+            push(a, ga)
+            made = 1
+        if gb is not None:
+            push(b, gb)
+            made += 1
+        site = D.backward_site or (None, 0)
+        rec = (next(_COUNTER), op.name, "backward", node.index, t0, k0, k1,
+               _perf_ns(), _CPU, site[0], site[1], node.scope, _NO_ATTRS,
+               None, None, out.shape, out.dtype, ad.shape, ad.dtype,
+               None if ta is Tensor else a, bd.shape, bd.dtype,
+               None if type(b) is Tensor else b, None, made)
     else:
         dev = _first_device(inputs)
         if dev is not _CPU:

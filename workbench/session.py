@@ -35,6 +35,7 @@ Deviations from / additions to notes/session-api.md (all additive):
   node (named after the forward op, values not kept) rather than one per
   VJP op; a command sent meanwhile takes effect within those 64 ops or
   50 ms.  Stepping, breakpoints and recordings keep per-op events.
+  ``Running`` progress is posted at most every 100 ms.
 - ``session.kill(timeout)``: quit, and if the script runs no ops (a
   pure-Python loop, a sleep), raise QuitSession in its thread.
 - ``session.wait_for_prompt(timeout)``: block until the session is paused
@@ -110,7 +111,9 @@ from workbench.session_support import (
 _get_ident = threading.get_ident
 _perf_ns = time.perf_counter_ns
 
-RUNNING_INTERVAL_NS = 50_000_000        # at most ~20 Running events a second
+RUNNING_INTERVAL_NS = 50_000_000        # history lags a free run by at most this
+POST_INTERVAL_NS = 100_000_000          # at most ~10 Running events a second (the
+                                        # app draws at most 10 a second)
 BATCH = 64                              # ops queued before entries are built
 _SESSION_FILE = os.path.abspath(__file__)
 
@@ -192,6 +195,7 @@ class Session:
         self._op_lines = set()
         self._timing = {}
         self._last_post = 0
+        self._last_flush = 0
         self._finished = threading.Event()
         self._capture = None
         self._cv = threading.Condition()
@@ -415,7 +419,7 @@ class Session:
             batch = self._batch
             batch.append(ev)
             if len(batch) < BATCH and _D.tapes is self._tapes_seen_last and \
-                    ev.end_ns - self._last_post <= RUNNING_INTERVAL_NS:
+                    ev.end_ns - self._last_flush <= RUNNING_INTERVAL_NS:
                 return
         elif _get_ident() != self._tid or self._pause is not None:
             return
@@ -436,7 +440,7 @@ class Session:
             self._flush()
             self._install(True)
         elif len(self._batch) >= BATCH or \
-                ev.end_ns - self._last_post > RUNNING_INTERVAL_NS:
+                ev.end_ns - self._last_flush > RUNNING_INTERVAL_NS:
             self._flush()
 
     def _flush(self):
@@ -523,8 +527,8 @@ class Session:
         self.ops_run += len(entries)
         self.history.extend(entries, values)
         raw = RawOp(entries[-1], values[-1])
-        now = _perf_ns()
-        if now - self._last_post > RUNNING_INTERVAL_NS and not self._check_before:
+        self._last_flush = now = _perf_ns()
+        if now - self._last_post > POST_INTERVAL_NS and not self._check_before:
             self._post_running(raw, now)
         return raw
 
@@ -706,7 +710,7 @@ class Session:
             f = p.frames[p.frame_index] if mode == FINISH else p.frames[-1]
             self._mode_arg = (f, f.f_lineno, f.f_lasti, p.callee)
         self._recheck()
-        self._last_post = _perf_ns()
+        self._last_post = self._last_flush = _perf_ns()
         self._post(Running(self.ops_run, None, timing_rows(self._timing)))
 
     def _eval_displays(self):

@@ -68,23 +68,27 @@ def test_backward_gives_one_record_per_node_with_its_gradients():
                     requires_grad=True)
     w = core.Variable(np.ones((3, 2), np.float32))
     rec = Recorder()
+    c = core.tensor(np.full((2, 2), 0.5, np.float32))     # takes no gradient
     with core.hooks.attached(rec):
-        loss = core.sum(core.tanh(x @ w))
+        loss = core.sum(core.tanh(x @ w) + c)
         loss.backward()
     r = rows(rec)
     fwd = {x_["index"]: x_ for x_ in r if x_["phase"] == "forward"}
     bwd = [x_ for x_ in r if x_["phase"] == "backward"]
-    assert [b["name"] for b in bwd] == ["sum", "tanh", "matmul"]
+    assert [b["name"] for b in bwd] == ["sum", "add", "tanh", "matmul"]
     for b in bwd:
         f = fwd[b["forward_index"]]
-        assert b["name"] == f["name"] and b["a0"] == f["a0"]
-    assert [b["grads"] for b in bwd] == [1, 1, 2]
+        assert b["name"] == f["name"] and b["out_shape"] == f["out_shape"]
+        for k in ("a0", "d0", "v0", "a1", "d1", "v1", "extra"):
+            assert b[k] == f[k] if k[0] != "v" else b[k] is f[k], (b["name"], k)
+    assert [b["grads"] for b in bwd] == [1, 1, 1, 2]
+    assert bwd[-1]["v1"] is w and bwd[-1]["attrs"] == {}
     # the gradients are the ones an unwatched or a watched pass computes
     got = x.grad.numpy(), w.grad.numpy()
     x.grad = w.grad = None
     watcher = Watcher()
     with core.hooks.attached(watcher):
-        core.sum(core.tanh(x @ w)).backward()
+        core.sum(core.tanh(x @ w) + c).backward()
     np.testing.assert_array_equal(got[0], x.grad.numpy())
     np.testing.assert_array_equal(got[1], w.grad.numpy())
     assert "tanh_grad" in [e.name for e in watcher.events]

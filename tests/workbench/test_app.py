@@ -314,6 +314,48 @@ def test_running_snapshots_are_coalesced():
     run(body())
 
 
+def _active_timers(app):
+    nodes = [app, app.screen, *app.screen.query("*")]
+    return [(type(n).__name__, t.name) for n in nodes
+            for t in list(getattr(n, "_timers", ())) if t._active.is_set()]
+
+
+def test_no_timer_ticks_while_nothing_changes():
+    """An idle tick would cost a running script a GIL switch: once a pause
+    or a running snapshot is drawn, no timer of the app keeps ticking."""
+    from workbench.records import Running
+
+    async def body():
+        session = FakeSession()
+        app = WorkbenchApp(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.pauses >= 1, "the first pause")
+            await wait_for(pilot, lambda: not _active_timers(app), "idle after a pause")
+            app.forward_event(Running(ops_run=77, last=None, timings=()))
+            await wait_for(pilot, lambda: "77 ops" in status_text(app), "the snapshot")
+            await wait_for(pilot, lambda: not _active_timers(app), "idle while running")
+            assert app.state == "running"
+    run(body())
+
+
+def test_console_shows_complete_lines_at_once_and_a_partial_line_later():
+    from workbench.records import Output
+
+    async def body():
+        session = FakeSession()
+        app = WorkbenchApp(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.pauses >= 1, "the first pause")
+            app.forward_event(Output("stdout", "epoch 1 done\nloading"))
+            await wait_for(pilot, lambda: "epoch 1 done" in console_text(app), "the line")
+            assert "loading" not in console_text(app)      # not yet: no newline
+            app.forward_event(Output("stdout", "..."))
+            await wait_for(pilot, lambda: "loading..." in console_text(app),
+                           "the unterminated line, after a while")
+            await wait_for(pilot, lambda: not _active_timers(app), "idle again")
+    run(body())
+
+
 def test_help_screen_and_palette_commands():
     async def body():
         session = FakeSession()

@@ -1,15 +1,20 @@
 """Console pane: the program's output and the debugger's answers, interleaved
-as in a pdb terminal.  Writes are buffered and flushed on a timer (one redraw
-per flush, not per line); lines are wrapped to the pane's width when written.
+as in a pdb terminal.  Writes are buffered and flushed by a one-shot timer
+``FLUSH_INTERVAL`` after the first write (one redraw per flush, not per line;
+no periodic timer while nothing is written); lines are wrapped to the pane's
+width when written.
 """
 
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 
 from workbench.app.virtual_list import ListSource, VirtualList
 
 FLUSH_INTERVAL = 0.05
+PARTIAL_AGE_S = 0.5     # unterminated output shows after this long
 MAX_LINES = 5000
 
 
@@ -25,13 +30,24 @@ class OutputLog(VirtualList):
         self.lines: list[Text] = []
         self._pending: list[Text] = []
         self._partial: dict[str, str] = {}     # stream -> text after the last newline
-        self._partial_age = 0
+        self._partial_since = None           # when unterminated output began waiting
+        self._flush_timer = None
         self.plain_lines: list[str] = []     # everything written (tests, captures)
         self.source = ListSource(self.lines)
 
+    def _schedule(self, delay: float = FLUSH_INTERVAL) -> None:
+        """Flush in ``delay`` seconds unless a flush is already due."""
+        if self._flush_timer is None and self.is_mounted:
+            self._flush_timer = self.set_timer(delay, self._timed_flush)
+
+    def _timed_flush(self) -> None:
+        self._flush_timer = None
+        self.flush()
+
     def on_mount(self) -> None:
-        """Start the flush timer."""
-        self.set_interval(FLUSH_INTERVAL, self.flush)
+        """Flush what was written before the pane was mounted."""
+        if self._pending or self._partial:
+            self._schedule()
 
     def render_row(self, item, row: int) -> Text:
         """A stored (already wrapped) line."""
@@ -49,38 +65,49 @@ class OutputLog(VirtualList):
             self._pending.append(Text(line, style=style))
         if rest:
             self._partial[stream] = rest
+            if self._partial_since is None:
+                self._partial_since = time.monotonic()
+        elif not self._partial:
+            self._partial_since = None
+        self._schedule()
 
     def end_partial_lines(self) -> None:
         """Show unterminated output (e.g. a prompt without newline) now."""
         for stream, rest in self._partial.items():
             self._pending.append(Text(rest, style="red" if stream == "stderr" else ""))
         self._partial.clear()
-        self._partial_age = 0
+        self._partial_since = None
+        self._schedule()
 
     def add_command(self, command: str) -> None:
         """Queue an echoed command line."""
         self.end_partial_lines()
         self._pending.append(Text(f"(wb) {command}", style="bold cyan"))
+        self._schedule()
 
     def add_result(self, text: str, ok: bool = True) -> None:
         """Queue a command's answer (errors in yellow)."""
         if text:
             for line in text.rstrip("\n").split("\n"):
                 self._pending.append(Text(line, style="" if ok else "yellow"))
+            self._schedule()
 
     def add_note(self, text: str, style: str = "dim") -> None:
         """Queue a debugger note (e.g. 'paused: breakpoint 1')."""
         self.end_partial_lines()
         for line in text.split("\n"):
             self._pending.append(Text(line, style=style))
+        self._schedule()
 
     # -- writing --------------------------------------------------------
     def flush(self) -> None:
         """Append everything queued since the last flush, in one redraw."""
         if self._partial:
-            self._partial_age += 1
-            if self._partial_age >= 10:          # ~0.5 s without a newline
+            waited = time.monotonic() - self._partial_since
+            if waited >= PARTIAL_AGE_S:
                 self.end_partial_lines()
+            else:
+                self._schedule(PARTIAL_AGE_S - waited + 0.001)
         if not self._pending:
             return
         pending, self._pending = self._pending, []
