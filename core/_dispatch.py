@@ -461,7 +461,19 @@ def _any_tracked(args):
 
 
 _EMPTY = {}
-_engine_code = {}   # code object -> True when it lives inside core/
+# id(code object) -> True when it lives inside core/.  Keyed by id: a code
+# object's hash is computed from its contents at every call (75-180 ns, and
+# the dispatch looks one up per op); every code object keyed here is kept
+# in _pinned, so its id is never reused while the entry exists.
+_engine_code = {}
+_pinned = []
+
+
+def _inside(co):
+    """Whether ``co`` lives inside core/ (first sight of a code object)."""
+    inside = _engine_code[id(co)] = co.co_filename.startswith(_CORE_DIR)
+    _pinned.append(co)
+    return inside
 
 
 _CO_RESUMABLE = 0x20 | 0x80 | 0x200   # generator, coroutine, async gen
@@ -476,9 +488,9 @@ def user_frame_from(f):
     codes = _engine_code
     while f is not None:
         co = f.f_code
-        inside = codes.get(co)
+        inside = codes.get(id(co))
         if inside is None:
-            inside = codes[co] = co.co_filename.startswith(_CORE_DIR)
+            inside = _inside(co)
         if not inside:
             return f
         f = f.f_back
@@ -525,9 +537,9 @@ def _site_of(f):
     """(code, lasti) of the user's line for an op whose dispatch was called
     from frame ``f``: ``f`` itself when it is user code, else its walk."""
     co = f.f_code
-    inside = _engine_code.get(co)
+    inside = _engine_code.get(id(co))
     if inside is None:
-        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
+        inside = _inside(co)
     if not inside:
         return co, f.f_lasti
     return _engine_site(f, co)
@@ -637,9 +649,9 @@ def _recorded2(op, a, b, ad, bd, dev, rg):
     index = next(counter)
     f = _getframe(2)
     co = f.f_code
-    inside = _engine_code.get(co)
+    inside = _engine_code.get(id(co))
     if inside is None:
-        inside = _engine_code[co] = co.co_filename.startswith(_CORE_DIR)
+        inside = _inside(co)
     if inside:
         code, lasti = _engine_site(f, co)
     else:

@@ -94,14 +94,16 @@ def _hook_error(fn, e, ev):
                      f"(in {ev.phase} op #{ev.index} {ev.name})")
 
 
-_line_cache = {}    # code -> {instruction offset: (file, line, function)}
+_line_cache = {}    # id(code) -> {instruction offset: (file, line, function)}
+_pinned = []        # the code objects keyed in _line_cache (ids stay unique)
 
 
 def site_location(code, lasti):
     """(file, line, function) for an instruction of ``code`` (cached)."""
-    d = _line_cache.get(code)
+    d = _line_cache.get(id(code))       # by id: see core._dispatch._engine_code
     if d is None:
-        d = _line_cache[code] = {}
+        d = _line_cache[id(code)] = {}
+        _pinned.append(code)
     loc = d.get(lasti)
     if loc is None:
         line = code.co_firstlineno

@@ -78,7 +78,7 @@ def drain(session, entries, values):
     for code, lasti in zip(codes, lastis):
         if code is not last_code or lasti != last_lasti:
             last_code, last_lasti = code, lasti
-            loc = sites.get(code)
+            loc = sites.get(id(code))
             if loc is not None:
                 loc = loc.get(lasti)
             if loc is None and code is not None:
@@ -124,7 +124,8 @@ def add_timing(timing, name, ns):
 def intern_site(session, loc, code, lasti):
     """``loc`` (the user's line of an op issued at ``(code, lasti)``),
     interned in the session's line index (``_locs``, ``_op_lines``,
-    ``_sites``) the first time an op comes from that site."""
+    ``_sites`` by ``id(code)``, ``_site_codes``) the first time an op comes
+    from that site."""
     if loc is None:
         return None
     seen = session._locs.get(loc)
@@ -132,5 +133,9 @@ def intern_site(session, loc, code, lasti):
         session._locs[loc] = seen = loc
         session._op_lines.add(loc)
     if code is not None:
-        session._sites.setdefault(code, {})[lasti] = seen
+        at = session._sites.get(id(code))
+        if at is None:      # keyed by id (a code object's hash is costly);
+            at = session._sites[id(code)] = {}      # the code is kept alive
+            session._site_codes.append(code)
+        at[lasti] = seen
     return seen

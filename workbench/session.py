@@ -202,7 +202,8 @@ class Session:
         self._prompt = False
         self._tapes_seen = []
         self._locs = {}                 # location -> itself (interned)
-        self._sites = {}                # code -> {lasti: location}
+        self._sites = {}                # id(code) -> {lasti: location}
+        self._site_codes = []           # ... the code objects (ids stay unique)
         self._shapes = {}               # output shape -> itself (interned)
         self._free_tid = None           # see _after_op
         self._handle = None
@@ -475,7 +476,7 @@ class Session:
             lasti = ev._lasti
             if code is not last_code or lasti != last_lasti or code is None:
                 last_code, last_lasti = code, lasti
-                loc = sites.get(code)
+                loc = sites.get(id(code))
                 if loc is not None:
                     loc = loc.get(lasti)
                 if loc is None:
