@@ -176,10 +176,8 @@ def write_recording(path, history, *, script="", argv=(), outputs=(),
     from workbench import history as H
     from workbench.summary import scalar_repr
 
-    ring, vals, base, n = history._view()
-    entries = ring[base:base + n]
-    values = vals[base:base + n]
-    cols = list(zip(*entries)) if entries else [()] * 15
+    cols, values = history.columns()
+    n = len(values)
     (c_index, c_phase, c_name, c_scope, c_loc, c_attrs, c_fwd, c_dev, c_host,
      c_kernel, c_devns, c_oshape, c_odtype, _nb, c_nin) = cols
     phases, names, scopes, locs, attrs, devs, shapes, dtypes = \

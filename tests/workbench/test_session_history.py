@@ -100,6 +100,22 @@ def test_history_ring_capacity_and_lookup():
     assert len(h.filter(phase="backward")) == 0
 
 
+def test_history_entries_read_back_as_written_across_trims():
+    """Entries are stored flat and read back as the tuples written, in
+    order, through single appends, batch extends and capacity trims."""
+    items = _entries(300)
+    h = History(capacity=100)
+    h.extend([e for e, _ in items[:150]], [v for _, v in items[:150]])
+    for e, v in items[150:]:
+        h.append(e, v)
+    assert [h.raw(p).entry for p in range(100)] == [e for e, _ in items[200:]]
+    assert h.raw(-1).values is items[-1][1]
+    cols, vals = h.columns()
+    assert len(cols) == len(items[0][0]) and len(vals) == 100
+    assert cols[0] == [e[0] for e, _ in items[200:]]
+    assert cols[2] == ["add"] * 100 and vals[-1] is items[-1][1]
+
+
 def test_history_values_dropped_under_budget_keep_shape():
     items = _entries(200, shape=(1000,))              # 4 KB outputs
     h = History(budget=100 * 4112)                    # about 100 ops of values
