@@ -35,7 +35,7 @@ Deviations from / additions to notes/session-api.md (all additive):
   node (named after the forward op, values not kept) rather than one per
   VJP op; a command sent meanwhile takes effect within those 64 ops or
   50 ms.  Stepping, breakpoints and recordings keep per-op events.
-  ``Running`` progress is posted at most every 100 ms.
+  ``Running`` progress is posted at most every 250 ms.
 - ``session.kill(timeout)``: quit, and if the script runs no ops (a
   pure-Python loop, a sleep), raise QuitSession in its thread.
 - ``session.wait_for_prompt(timeout)``: block until the session is paused
@@ -112,8 +112,11 @@ _get_ident = threading.get_ident
 _perf_ns = time.perf_counter_ns
 
 RUNNING_INTERVAL_NS = 50_000_000        # history lags a free run by at most this
-POST_INTERVAL_NS = 100_000_000          # at most ~10 Running events a second (the
-                                        # app draws at most 10 a second)
+# Running progress at most 4 times a second: each one wakes the UI thread,
+# and a UI wake-up costs the running script several times its own CPU time
+# (measured on the MLP sample with the app attached: progress every 100 ms
+# made the run about 0.1 s per 0.4 s slower than every 250 ms)
+POST_INTERVAL_NS = 250_000_000
 BATCH = 64                              # ops queued before entries are built
 _SESSION_FILE = os.path.abspath(__file__)
 

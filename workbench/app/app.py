@@ -45,6 +45,7 @@ from workbench.records import (CommandResult, Finished, Output, Paused,
                                PostMortem, Running)
 
 RUNNING_REFRESH_S = 0.1      # status line: at most 10 redraws a second while running free
+                             # (the session posts progress at most 4 times a second)
 RUNNING_PANES_S = 1.0        # history and timings panes: at most 1 a second
 
 
