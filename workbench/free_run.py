@@ -7,7 +7,7 @@ host op's lean record (``core._record``) and its values into two lists,
 with no OpEvent and no session code per op, and a backward pass runs each
 node's VJP as one step (one history entry per node, named after the
 forward op, its values not kept; step into a backward pass to see each
-VJP op).  Every ``BATCH`` records or 50 ms the engine calls ``tick`` on the
+VJP op).  Every ``FREE_BATCH`` records or 50 ms the engine calls ``tick`` on the
 thread running the op; on the worker it turns the records into history
 entries, posts a Running snapshot and, when a command is pending, puts the
 full hook back so the next op stops.  Device ops, whose timers need

@@ -27,13 +27,14 @@ Deviations from / additions to notes/session-api.md (all additive):
   ``free_budget``), the full budget while stepping; older ops keep their
   metadata and say "values not kept".  ``session.keep_all_values = True``
   (set by subscribing a recording ``Recorder``) keeps the full budget.
-- While running free the history lags the script by at most 64 ops or
-  50 ms (entries are built a batch at a time); it is complete at every
+- While running free the history lags the script by at most 256 ops (64
+  with per-op events) or 50 ms (entries are built a batch at a time); it
+  is complete at every
   pause and at the end.  Running free with nothing to check per op, the
   session is a *recording* hook (``workbench.free_run``): the engine
   writes the records itself, and a backward pass appears as one entry per
   node (named after the forward op, values not kept) rather than one per
-  VJP op; a command sent meanwhile takes effect within those 64 ops or
+  VJP op; a command sent meanwhile takes effect within those 256 ops or
   50 ms.  Stepping, breakpoints and recordings keep per-op events.
   ``Running`` progress is posted at most every 250 ms.
 - ``session.kill(timeout)``: quit, and if the script runs no ops (a
@@ -118,6 +119,7 @@ RUNNING_INTERVAL_NS = 50_000_000        # history lags a free run by at most thi
 # made the run about 0.1 s per 0.4 s slower than every 250 ms)
 POST_INTERVAL_NS = 250_000_000
 BATCH = 64                              # ops queued before entries are built
+FREE_BATCH = 256                        # ... running free (engine records)
 _SESSION_FILE = os.path.abspath(__file__)
 
 _RESUME = {"s": "step", "step": "step", "n": "next", "next": "next",
@@ -216,7 +218,7 @@ class Session:
         self._hook_after = _Hook(self, False)
         self._rbuf = []                 # the engine's records (running free)
         self._rvals = []                # ... and their values
-        self._hook_free = FreeHook(self, BATCH, RUNNING_INTERVAL_NS)
+        self._hook_free = FreeHook(self, FREE_BATCH, RUNNING_INTERVAL_NS)
         self._tapes_seen_last = ()
 
     # ------------------------------------------------------ public API --
