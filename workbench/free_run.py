@@ -66,7 +66,8 @@ def drain(session, entries, values):
     sites, timing, shapes = session._sites, session._timing, session._shapes
     if len(shapes) > 4096:
         shapes.clear()
-    shapes_get, shapes_add = shapes.get, shapes.setdefault
+    shapes_add = shapes.setdefault
+    add, timing_get = entries.append, timing.get
     col = buf.__getitem__
     t0s, k0s, k1s, t1s = (col(slice(i, None, K)) for i in (I_T0, I_K0, I_K1, I_T1))
     codes, lastis = col(slice(I_CODE, None, K)), col(slice(I_LASTI, None, K))
@@ -97,14 +98,17 @@ def drain(session, entries, values):
             col(slice(I_OSHAPE, None, K)), col(slice(I_ODTYPE, None, K)),
             d0s, d1s, extras, vals):
         ns = t1 - t0
-        shape = shapes_get(shape) or shapes_add(shape, shape)
-        entries.append((
-            index, phase, name, scope, loc, attrs if attrs else None, fwd,
-            dev_ids[dev], ns, k1 - k0, None, shape, dtype,
-            v[0].nbytes + 112 if v is not None else 0,
-            len(extra) if extra is not None else
-            0 if d0 is None else 1 if d1 is None else 2))
-        add_timing(timing, name, ns)
+        add((index, phase, name, scope, loc, attrs, fwd, dev_ids[dev], ns,
+             k1 - k0, None, shapes_add(shape, shape), dtype,
+             v[0].nbytes + 112 if v is not None else 0,
+             len(extra) if extra is not None else
+             0 if d0 is None else 1 if d1 is None else 2))
+        t = timing_get(name)        # add_timing, inlined
+        if t is None:
+            timing[name] = [1, ns]
+        else:
+            t[0] += 1
+            t[1] += ns
     values.extend(vals)
     buf.clear()
     session._rvals.clear()
