@@ -35,7 +35,6 @@ from __future__ import annotations
 import bisect
 import threading
 from collections.abc import Sequence
-
 from itertools import chain
 from operator import itemgetter
 
@@ -259,7 +258,8 @@ class History:
 
     def extend(self, entries, values):
         """Add several ops at once (``entries``/``values`` aligned lists)."""
-        # (one C-level extend: readers on other threads never see half an op)
+        # the ring first, then the values: readers on other threads take
+        # min(len(ring) // W, len(vals)) ops, so they never read half an op
         self._ring.extend(chain.from_iterable(entries))
         vals = self._vals
         vals.extend(values)

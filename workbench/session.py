@@ -29,14 +29,14 @@ Deviations from / additions to notes/session-api.md (all additive):
   (set by subscribing a recording ``Recorder``) keeps the full budget.
 - While running free the history lags the script by at most 256 ops (64
   with per-op events) or 50 ms (entries are built a batch at a time); it
-  is complete at every
-  pause and at the end.  Running free with nothing to check per op, the
-  session is a *recording* hook (``workbench.free_run``): the engine
-  writes the records itself, and a backward pass appears as one entry per
-  node (named after the forward op, values not kept) rather than one per
-  VJP op; a command sent meanwhile takes effect within those 256 ops or
-  50 ms.  Stepping, breakpoints and recordings keep per-op events.
-  ``Running`` progress is posted at most every 250 ms.
+  is complete at every pause and at the end.  Running free with nothing
+  to check per op, the session is a *recording* hook
+  (``workbench.free_run``): the engine writes the records itself, and a
+  backward pass appears as one entry per node (named after the forward
+  op, values not kept) rather than one per VJP op; a command sent
+  meanwhile takes effect within those 256 ops or 50 ms.  Stepping,
+  breakpoints and recordings keep per-op events.  ``Running`` progress
+  is posted at most every 250 ms.
 - ``session.kill(timeout)``: quit, and if the script runs no ops (a
   pure-Python loop, a sleep), raise QuitSession in its thread.
 - ``session.wait_for_prompt(timeout)``: block until the session is paused

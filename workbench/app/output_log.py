@@ -73,6 +73,8 @@ class OutputLog(VirtualList):
 
     def end_partial_lines(self) -> None:
         """Show unterminated output (e.g. a prompt without newline) now."""
+        if not self._partial:
+            return
         for stream, rest in self._partial.items():
             self._pending.append(Text(rest, style="red" if stream == "stderr" else ""))
         self._partial.clear()
