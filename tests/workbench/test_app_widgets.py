@@ -113,3 +113,42 @@ def test_summary_and_row_text():
     assert r.plain.startswith("▶#1284") and "NaN/Inf" in r.plain
     assert "model.layers.0" in r.plain
     assert fmt_ns(2_100_000) == "2.1 ms" and fmt_ns(812) == "812 ns"
+
+
+def _timing_rows():
+    from workbench.records import TimingRow
+    spec = [("add", 4, 12_000), ("log_softmax_with_a_long_name", 1, 90_000),
+            ("matmul", 3, 171_500)]
+    total = sum(t for _, _, t in spec)
+    return [TimingRow(name=n, calls=c, total_ns=t, mean_ns=t / c, share=t / total)
+            for n, c, t in spec]
+
+
+def test_timings_table_sorted_aligned_and_within_the_pane():
+    from workbench.app.timings import timings_table
+    for width in (34, 50, 70):
+        lines = timings_table(_timing_rows(), width=width).plain.split("\n")
+        assert all(len(line) < width for line in lines), (width, lines)
+        head, *rows = lines
+        assert head.split()[:3] == ["op", "calls", "total"]
+        assert ("mean" in head) == (width >= 56)
+        assert [r.split()[0] for r in rows] == ["matmul", rows[1].split()[0], "add"]
+        assert rows[1].split()[0].endswith("…") or width >= 56
+        assert len({len(r.split("%")[0]) for r in rows}) == 1      # aligned
+        assert ("█" in rows[0]) == (width >= 44)
+    assert timings_table(_timing_rows(), width=70, limit=1).plain.count("\n") == 1
+
+
+def test_watch_lines_wrap_beside_the_expression_and_mark_changes():
+    from workbench.app.watches import watch_lines
+    watches = (("h.shape", "(64, 64)"),
+               ("err", "*** NameError: name 'h' is not defined"))
+    t = watch_lines(watches, {"h.shape": "(32, 64)", "err": watches[1][1]}, 24)
+    lines = t.plain.split("\n")
+    assert lines[0].split() == ["h.shape", "(64,", "64)"]
+    assert lines[1].startswith(" err ") and all(len(x) <= 24 for x in lines)
+    assert len(lines) > 2 and all(x.startswith(" " * 9) for x in lines[2:])
+    assert "".join(x[9:] for x in lines[1:]).replace(" ", "") == \
+        watches[1][1].replace(" ", "")
+    changed = [t.plain[s.start:s.end] for s in t.spans if "yellow" in str(s.style)]
+    assert changed == ["(64, 64)"]

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual.strip import Strip
-from textual.widget import Widget
 
 from workbench.app.fmt import short_path, where_text
+from workbench.app.rendered import RenderedPane
 
 
 def paused_text(script: str, ev) -> Text:
@@ -58,39 +57,16 @@ def postmortem_text(script: str, ev) -> Text:
     return t
 
 
-class StatusBar(Widget):
-    """One line at the top of the screen.
-
-    Drawn as a single strip from the line's rich Text (a ``Static`` goes
-    through Textual's content pipeline: about 2 ms a redraw, which the
-    running-free status line pays up to 10 times a second)."""
+class StatusBar(RenderedPane):
+    """One line at the top of the screen."""
 
     DEFAULT_CSS = "StatusBar { height: 1; background: $panel; }"
 
     def __init__(self, script: str = "", *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(Text(f" workbench  {short_path(script)}  starting…", style="bold"),
+                         *args, **kwargs)
         self.script = script
-        self._text = Text(f" workbench  {short_path(script)}  starting…", style="bold")
-        self._strip: tuple[int, Strip] | None = None      # (width, strip)
 
     def show(self, text: Text) -> None:
         """Replace the line (fixed height: no layout pass)."""
-        self._text = text
-        self._strip = None
-        self.refresh()
-
-    def render(self) -> Text:
-        """The line as rich Text (what is drawn)."""
-        return self._text
-
-    def render_line(self, y: int) -> Strip:
-        width = self.size.width
-        style = self.rich_style
-        if y or not width:
-            return Strip.blank(width, style)
-        if self._strip is None or self._strip[0] != width:
-            console = self.app.console
-            line = console.render_lines(self._text, console.options.update_width(width),
-                                        style=style, pad=True)[0]
-            self._strip = (width, Strip(line, width))
-        return self._strip[1]
+        self.set_renderable(text)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from rich.table import Table
+import textwrap
+
 from rich.text import Text
-from textual.widgets import Static
+
+from workbench.app.rendered import RenderedPane
 
 
-class Watches(Static):
+class Watches(RenderedPane):
     """Lists (expr, value) pairs; a changed value is shown bold."""
 
     DEFAULT_CSS = "Watches { height: 1fr; }"
@@ -15,6 +17,7 @@ class Watches(Static):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(self._empty(), *args, **kwargs)
         self._last: dict[str, str] = {}
+        self._shown_last: dict[str, str] = {}     # what `changed` was judged by
         self._watches = ()
 
     @staticmethod
@@ -28,13 +31,35 @@ class Watches(Static):
             return
         self._watches = watches
         if not watches:
-            self.update(self._empty(), layout=False)
+            self.set_renderable(self._empty())
             return
-        table = Table(box=None, padding=(0, 1), show_header=False, expand=True)
-        table.add_column("expr", style="bold cyan", no_wrap=True, max_width=20)
-        table.add_column("value", overflow="fold")
-        for expr, value in watches:
-            changed = expr in self._last and self._last[expr] != value
-            table.add_row(expr, Text(value, style="bold yellow" if changed else ""))
+        self._shown_last = self._last
+        self.set_renderable(watch_lines(watches, self._last, self.size.width or 40))
         self._last = dict(watches)
-        self.update(table, layout=False)
+
+    def on_resize(self) -> None:
+        """Re-wrap the values to the new width."""
+        if self._watches:
+            self.set_renderable(watch_lines(self._watches, self._shown_last,
+                                            self.size.width or 40))
+
+
+def watch_lines(watches, last, width: int) -> Text:
+    """(expr, value) pairs as aligned lines, values word-wrapped beside
+    their expression; a value that changed since ``last`` in bold yellow.
+    Formatted by hand (a rich ``Table`` costs milliseconds at every pause)."""
+    ew = min(20, max(len(e) for e, _ in watches))
+    vw = max(8, width - ew - 3)
+    out = Text(no_wrap=True, overflow="crop")
+    for k, (expr, value) in enumerate(watches):
+        name = expr if len(expr) <= ew else expr[:ew - 1] + "…"
+        style = "bold yellow" if expr in last and last[expr] != value else ""
+        lines = [piece for raw in value.split("\n")
+                 for piece in (textwrap.wrap(raw, vw, replace_whitespace=False,
+                                             drop_whitespace=True) or [""])]
+        for i, piece in enumerate(lines):
+            if k or i:
+                out.append("\n")
+            out.append(f" {name if i == 0 else '':<{ew}} ", style="bold cyan")
+            out.append(piece, style=style)
+    return out
