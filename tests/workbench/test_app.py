@@ -240,6 +240,41 @@ def test_failing_script_lands_in_post_mortem(tmp_path):
     run(body())
 
 
+CYCLE = """\
+import gc, weakref
+class Node:
+    pass
+a = Node()
+a.me = a
+ref = weakref.ref(a)
+del a
+gc.collect()
+print("cycle collected:", ref() is None)
+"""
+
+
+def test_the_ui_heap_is_frozen_but_the_scripts_objects_are_collected(tmp_path):
+    """The UI's own objects are kept out of the collector's full passes
+    while the script runs; the script's garbage is still collected, and the
+    freeze is undone when the UI goes away."""
+    import gc
+    p = tmp_path / "cycle.py"
+    p.write_text(CYCLE)
+
+    async def body():
+        session = Session(str(p), break_at_first_op=False)
+        app = WorkbenchApp(session)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await wait_for(pilot, lambda: app.state == "finished", "the end")
+            assert gc.get_freeze_count() > 10_000
+            await wait_for(pilot, lambda: "cycle collected" in console_text(app), "output")
+            assert "cycle collected: True" in console_text(app)
+            await pilot.press("q")
+        assert gc.get_freeze_count() == 0
+        assert session.join(5)
+    run(body())
+
+
 # ------------------------------------------------------------ fake session --
 
 def test_command_line_history_and_completion():
