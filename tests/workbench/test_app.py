@@ -5,6 +5,7 @@ the expected state with a deadline."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import textwrap
 import time
@@ -349,6 +350,15 @@ def test_running_snapshots_are_coalesced():
     run(body())
 
 
+@contextlib.asynccontextmanager
+async def paused_fake_app():
+    """(app, pilot): the app on a FakeSession, its first pause drawn."""
+    app = WorkbenchApp(FakeSession())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_for(pilot, lambda: app.pauses >= 1, "the first pause")
+        yield app, pilot
+
+
 def _active_timers(app):
     nodes = [app, app.screen, *app.screen.query("*")]
     return [(type(n).__name__, t.name) for n in nodes
@@ -361,10 +371,7 @@ def test_no_timer_ticks_while_nothing_changes():
     from workbench.records import Running
 
     async def body():
-        session = FakeSession()
-        app = WorkbenchApp(session)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.pauses >= 1, "the first pause")
+        async with paused_fake_app() as (app, pilot):
             await wait_for(pilot, lambda: not _active_timers(app), "idle after a pause")
             app.forward_event(Running(ops_run=77, last=None, timings=()))
             await wait_for(pilot, lambda: "77 ops" in status_text(app), "the snapshot")
@@ -377,10 +384,7 @@ def test_console_shows_complete_lines_at_once_and_a_partial_line_later():
     from workbench.records import Output
 
     async def body():
-        session = FakeSession()
-        app = WorkbenchApp(session)
-        async with app.run_test(size=(120, 40)) as pilot:
-            await wait_for(pilot, lambda: app.pauses >= 1, "the first pause")
+        async with paused_fake_app() as (app, pilot):
             app.forward_event(Output("stdout", "epoch 1 done\nloading"))
             await wait_for(pilot, lambda: "epoch 1 done" in console_text(app), "the line")
             assert "loading" not in console_text(app)      # not yet: no newline
