@@ -23,8 +23,8 @@ def timings_table(rows, width: int = 40, limit: int = 30) -> Text:
     cw = max([5] + [len(c) for c in calls])
     tw = max([5] + [len(t) for t in totals])
     mw = max([4] + [len(m) for m in means]) if wide else 0
-    share_w = 4 + (1 + bar_w if bar_w else 0)
-    name_w = max(8, width - (cw + tw + (mw + 2 if wide else 0) + share_w + 8))
+    share_w = 4 + 1 + bar_w if bar_w else 5
+    name_w = max(8, width - (cw + tw + (mw + 2 if wide else 0) + share_w + 7))
     out = Text(no_wrap=True, overflow="crop")
     head = f" {'op':<{name_w}} {'calls':>{cw}}  {'total':>{tw}}"
     if wide:
@@ -36,7 +36,8 @@ def timings_table(rows, width: int = 40, limit: int = 30) -> Text:
         line = f"\n {name:<{name_w}} {calls[i]:>{cw}}  {totals[i]:>{tw}}"
         if wide:
             line += f"  {means[i]:>{mw}}"
-        out.append(line + f"  {r.share * 100:3.0f}%")
+        pct = f"{r.share * 100:3.0f}%"
+        out.append(line + (f"  {pct}" if bar_w else f"  {pct:>{share_w}}"))
         if bar_w:
             n = int(round(r.share * bar_w))
             out.append(" ")
