@@ -231,12 +231,16 @@ class PostMortem:
     traceback_text: str
     frames: tuple = ()
     frame_index: int = 0
+    timings: tuple = ()         # per-op totals up to the exception
 
 
 @dataclass(frozen=True)
 class Finished:
+    """The script ended; ``timings`` are the final per-op totals."""
+
     exit_code: int
     ops_run: int = 0
+    timings: tuple = ()         # TimingRow, as in Paused/Running
 
 
 EVENT_TYPES = (Paused, Running, Output, CommandResult, PostMortem, Finished)

@@ -354,7 +354,7 @@ class Session:
             self.exit_code = code
             self._pause = None
             try:
-                self._post(Finished(code, self.ops_run))
+                self._post(Finished(code, self.ops_run, timing_rows(self._timing)))
             finally:
                 with self._cv:
                     self._prompt = False
@@ -768,7 +768,7 @@ class Session:
         self._mode = CONTINUE
         self._pm_head = (type(exc).__name__, str(exc), text)
         self._post(PostMortem(*self._pm_head, build_frames(frames),
-                              self._pause.frame_index))
+                              self._pause.frame_index, timing_rows(self._timing)))
         self._command_loop()
 
 

@@ -17,7 +17,7 @@ from core.fileio import atomic_write
 
 from workbench import breakpoints as _bp
 from workbench.records import PostMortem
-from workbench.session_support import build_frames, format_where
+from workbench.session_support import build_frames, format_where, timing_rows
 from workbench.summary import to_host
 
 HELP = """\
@@ -269,7 +269,8 @@ def _move(s, line, cmd, arg):
     s._result(line, f"> {os.path.basename(f.f_code.co_filename)}:"
                     f"{f.f_lineno} in {f.f_code.co_name}")
     if p.pm:
-        s._post(PostMortem(*s._pm_head, build_frames(p.frames), p.frame_index))
+        s._post(PostMortem(*s._pm_head, build_frames(p.frames), p.frame_index,
+                           timing_rows(s._timing)))
     else:
         s._post(s._paused_event())
 

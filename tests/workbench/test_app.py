@@ -19,6 +19,7 @@ from workbench.app.command_line import CommandLine
 from workbench.app.inspector import Inspector
 from workbench.app.op_history import OpList
 from workbench.app.output_log import OutputLog
+from workbench.app.timings import Timings
 from workbench.session import Session
 
 TINY = textwrap.dedent("""\
@@ -141,6 +142,9 @@ def test_breakpoint_on_op_then_continue_to_end(tiny):
             await wait_for(pilot, lambda: "end" in console_text(app), "the script's output")
             assert "loss 16.49" in console_text(app)
             assert "FINISHED" in status_text(app)
+            # the final timings, the op run after the last pause included
+            timings = str(app.query_one(Timings).render()).split("\n")
+            assert any(line.split()[:2] == ["log", "1"] for line in timings), timings
             await pilot.press("q")
         assert app.return_value == 0
         assert session.join(5)

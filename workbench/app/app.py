@@ -278,6 +278,8 @@ class WorkbenchApp(App[int]):
         self.state = "postmortem"
         self._pending_running = None
         self.query_one(StatusBar).show(postmortem_text(self.script, ev))
+        if ev.timings:
+            self.query_one(Timings).show(ev.timings)
         log = self.query_one(OutputLog)
         log.add_note(ev.traceback_text.rstrip("\n"), style="red")
         log.add_note("post-mortem: the frames stay inspectable (p EXPR, u/d); q quits",
@@ -295,6 +297,8 @@ class WorkbenchApp(App[int]):
         self._pending_running = None
         self.exit_code = ev.exit_code
         self.query_one(StatusBar).show(finished_text(self.script, ev.exit_code, ev.ops_run))
+        if ev.timings:
+            self.query_one(Timings).show(ev.timings)
         self.query_one(OutputLog).add_note(
             f"program finished (exit code {ev.exit_code}, {ev.ops_run} ops) — q quits",
             style="bold")
