@@ -30,7 +30,7 @@ import numpy as np
 
 from core import _record
 from core import devices as _devices
-from core._event import OpEvent, _hook_error, site_location  # noqa: F401
+from core._event import OpEvent, _hook_error, _pinned, site_location  # noqa: F401
 from core.errors import (
     CoreError, DeviceError, DTypeError, HookError, ShapeError, op_error,
 )
@@ -464,9 +464,8 @@ _EMPTY = {}
 # id(code object) -> True when it lives inside core/.  Keyed by id: a code
 # object's hash is computed from its contents at every call (75-180 ns, and
 # the dispatch looks one up per op); every code object keyed here is kept
-# in _pinned, so its id is never reused while the entry exists.
+# in core._event._pinned, so its id is never reused while the entry exists.
 _engine_code = {}
-_pinned = []
 
 
 def _inside(co):
@@ -740,11 +739,10 @@ def refresh_hooks():
                             if getattr(h, "wants_device_time", False))
     wants_tape_entries = sum(1 for h in hooks
                              if getattr(h, "wants_tape_entries", False))
-    recorders = tuple(h.record_into for h in hooks
-                      if getattr(h, "record_into", None) is not None)
-    lean = bool(hooks) and len(recorders) == len(hooks) and not before_hooks
-    _hooked = _run_recorded if lean else _run_hooked
     recs = [h for h in hooks if getattr(h, "record_into", None) is not None]
+    recorders = tuple(h.record_into for h in recs)
+    lean = bool(hooks) and len(recs) == len(hooks) and not before_hooks
+    _hooked = _run_recorded if lean else _run_hooked
     value_lists = tuple(h.values_into for h in recs
                         if getattr(h, "values_into", None) is not None)
     tickers = [h for h in recs if getattr(h, "tick", None) is not None]

@@ -95,7 +95,9 @@ def _hook_error(fn, e, ev):
 
 
 _line_cache = {}    # id(code) -> {instruction offset: (file, line, function)}
-_pinned = []        # the code objects keyed in _line_cache (ids stay unique)
+# code objects keyed by id here and in core._dispatch._engine_code, kept
+# alive so their ids stay unique
+_pinned = []
 
 
 def site_location(code, lasti):

@@ -221,6 +221,18 @@ class Breakpoints:
             return "no breakpoints"
         return "\n".join(bp.describe() for bp in self.table.values())
 
+    def command(self, arg, temporary, current_file, known_ops) -> str:
+        """``break``/``tbreak ARG``: add the breakpoint ARG describes (a
+        bare ``FILE``-less line is in ``current_file``; op names are checked
+        against ``known_ops``) and say so; no ARG lists the table.  Raises
+        BreakError on a bad ARG."""
+        if not arg:
+            return self.listing()
+        bp = parse_break(arg, self.new_number(), temporary=temporary,
+                         current_file=current_file, known_ops=known_ops)
+        self.add(bp)
+        return f"{'temporary ' if temporary else ''}breakpoint {bp.describe()}"
+
 
 # --------------------------------------------------- condition namespace --
 

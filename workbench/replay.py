@@ -522,21 +522,12 @@ class ReplaySession:
         return text + "\n(recorded location; a replay keeps no call stack)"
 
     def _break(self, line, arg, temporary):
-        bps = self.breakpoints
-        if not arg:
-            self._result(line, bps.listing())
-            return
         current = None
-        if self._pos < self.rec.n:
+        if arg and self._pos < self.rec.n:
             loc = self.history.location(self._pos)
             current = loc[0] if loc else None
-        if current is None:
-            current = self.script or None
-        bp = _bp.parse_break(arg, bps.new_number(), temporary=temporary,
-                             current_file=current, known_ops=set(self._names))
-        bps.add(bp)
-        self._result(line, f"{'temporary ' if temporary else ''}breakpoint "
-                           f"{bp.describe()}")
+        self._result(line, self.breakpoints.command(
+            arg, temporary, current or self.script or None, set(self._names)))
 
 
 # ---------------------------------------------------------------- batch --

@@ -233,21 +233,13 @@ def watch_command(s, line, cmd, arg, res):
 
 
 def _break(s, line, arg, temporary):
-    bps = s.breakpoints
-    if not arg:
-        s._result(line, bps.listing())
-        return
     from core import registry
-    current = None
-    f = s._selected_frame()
-    if f is not None:
-        current = f.f_code.co_filename
-    bp = _bp.parse_break(arg, bps.new_number(), temporary=temporary,
-                         current_file=current, known_ops=registry())
-    bps.add(bp)
+    f = s._selected_frame() if arg else None
+    text = s.breakpoints.command(arg, temporary,
+                                 f.f_code.co_filename if f is not None else None,
+                                 registry())
     s._recheck()
-    s._result(line, f"{'temporary ' if temporary else ''}breakpoint "
-                    f"{bp.describe()}")
+    s._result(line, text)
 
 
 def _move(s, line, cmd, arg):

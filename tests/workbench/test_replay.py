@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 import zipfile
 
 import numpy as np
@@ -178,17 +177,11 @@ def test_the_app_replays_with_time_travel(tmp_path):
     from workbench.app.app import WorkbenchApp
     from workbench.app.inspector import Inspector
     from workbench.app.op_history import OpList
+    from tests.workbench.test_app import wait_for
 
     path = tmp_path / "nan.wbrec"
     record("nan_mid.py", path, "")
     session = ReplaySession(str(path))
-
-    async def wait_for(pilot, cond, what, timeout=15.0):
-        deadline = time.monotonic() + timeout
-        while not cond():
-            if time.monotonic() > deadline:
-                raise AssertionError(f"timed out waiting for {what}")
-            await pilot.pause(0.02)
 
     async def body():
         app = WorkbenchApp(session, script="nan_mid.py (replay)")
