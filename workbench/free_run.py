@@ -3,7 +3,8 @@
 While the script runs free (continue mode with nothing to check before or
 after an op: no pending command, no stepping, no breakpoints) the session
 attaches a *recording* hook (see ``core.hooks``): the engine writes each
-host op's lean record (``core._record``) and its values into two lists,
+host op's lean record (``core._record``) into a list and its values into
+a deque that keeps the newest ``History.free_kept``,
 with no OpEvent and no session code per op, and a backward pass runs each
 node's VJP as one step (one history entry per node, named after the
 forward op, its values not kept; step into a backward pass to see each
@@ -61,8 +62,8 @@ def drain(session, entries, values):
     n = len(buf) // K
     if not n:
         return 0
-    if len(vals) != n:              # (another recorder came and went)
-        vals = (list(vals) + [None] * n)[:n]
+    if len(vals) != n:              # a bounded deque: values of the last ops
+        vals = ([None] * n + list(vals))[-n:]
     sites, timing, shapes = session._sites, session._timing, session._shapes
     if len(shapes) > 4096:
         shapes.clear()

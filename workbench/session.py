@@ -23,7 +23,7 @@ Deviations from / additions to notes/session-api.md (all additive):
   ``"values not kept"``; its output is a shape-only TensorSummary.
 - ``Paused.ops_run`` / ``Finished.ops_run`` count completed ops.
 - While the script runs free (continue mode) the history keeps the
-  values of its last 256 ops (64 MB at most; ``History.free_kept`` /
+  values of its last 32 ops (64 MB at most; ``History.free_kept`` /
   ``free_budget``), the full budget while stepping; older ops keep their
   metadata and say "values not kept".  ``session.keep_all_values = True``
   (set by subscribing a recording ``Recorder``) keeps the full budget.
@@ -36,7 +36,8 @@ Deviations from / additions to notes/session-api.md (all additive):
   op, values not kept) rather than one per VJP op; a command sent
   meanwhile takes effect within those 256 ops or 50 ms.  Stepping,
   breakpoints and recordings keep per-op events.  ``Running`` progress
-  is posted at most every 250 ms.
+  is posted at most every 250 ms; the script's output at most as often
+  (and at every Running post, pause and the end).
 - ``session.kill(timeout)``: quit, and if the script runs no ops (a
   pure-Python loop, a sleep), raise QuitSession in its thread.
 - ``session.wait_for_prompt(timeout)``: block until the session is paused
@@ -90,6 +91,7 @@ import time
 import traceback
 import types
 import weakref
+from collections import deque
 
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
@@ -217,7 +219,10 @@ class Session:
         self._hook_full = _Hook(self, True)
         self._hook_after = _Hook(self, False)
         self._rbuf = []                 # the engine's records (running free)
-        self._rvals = []                # ... and their values
+        # ... and their values: only the newest ``free_kept`` are kept, so
+        # the engine's appends drop the older ones at once (their arrays go
+        # back to the allocator warm, as in a plain run)
+        self._rvals = deque(maxlen=max(1, self.history.free_kept))
         self._hook_free = FreeHook(self, FREE_BATCH, RUNNING_INTERVAL_NS)
         self._tapes_seen_last = ()
 

@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import os
 import textwrap
+from types import SimpleNamespace
 import time
 
 import numpy as np
@@ -381,6 +382,36 @@ def test_no_timer_ticks_while_nothing_changes():
             await wait_for(pilot, lambda: "77 ops" in status_text(app), "the snapshot")
             await wait_for(pilot, lambda: not _active_timers(app), "idle while running")
             assert app.state == "running"
+    run(body())
+
+
+def test_running_panes_refresh_one_interval_into_the_run(monkeypatch):
+    """Running free, the status line follows each snapshot but the history
+    and timings panes (drawn at the pause) refresh only RUNNING_PANES_S
+    into the run, and at most that often."""
+    import workbench.app.app as app_module
+    from workbench.records import Running, TimingRow
+
+    clock = [1000.0]
+    monkeypatch.setattr(app_module, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+    rows = (TimingRow("zz_op", 3, 3000, 1000.0, 1.0),)
+
+    def timings(app):
+        return str(app.query_one(Timings).render())
+
+    async def body():
+        async with paused_fake_app() as (app, pilot):
+            app.forward_event(Running(ops_run=50001, last=None, timings=rows))
+            await wait_for(pilot, lambda: "50001 ops" in status_text(app), "the snapshot")
+            assert "zz_op" not in timings(app)
+            clock[0] += app_module.RUNNING_PANES_S / 2
+            app.forward_event(Running(ops_run=50002, last=None, timings=rows))
+            await wait_for(pilot, lambda: "50002 ops" in status_text(app), "the snapshot")
+            assert "zz_op" not in timings(app)
+            clock[0] += app_module.RUNNING_PANES_S / 2
+            app.forward_event(Running(ops_run=50003, last=None, timings=rows))
+            await wait_for(pilot, lambda: "zz_op" in timings(app), "the panes")
+            assert "50003 ops" in status_text(app)
     run(body())
 
 

@@ -120,3 +120,28 @@ def test_sample_models_run_free_under_the_session():
         assert {r.phase for r in recs} == {"forward", "backward"}, name
         assert len(recs) == s.ops_run
     assert not _dispatch.hooks
+
+
+def test_script_output_reaches_the_ui_at_most_four_times_a_second(monkeypatch):
+    """A progress line every 50 ms of a free run is posted in batches, one
+    per FLUSH_INTERVAL_NS (each post wakes the UI thread), in order, with
+    nothing lost; a flush (at a pause or the end) posts the rest."""
+    import threading
+    from types import SimpleNamespace
+
+    from workbench import session_support
+    from workbench.records import Output
+
+    now = [0]
+    monkeypatch.setattr(session_support, "time",
+                        SimpleNamespace(perf_counter_ns=lambda: now[0]))
+    posted = []
+    cap = session_support.OutputCapture(threading.get_ident(), posted.append)
+    for i in range(20):                     # one line every 50 ms for a second
+        now[0] = i * 50_000_000
+        cap.add("stdout", f"step {i}\n")
+    assert len(posted) == 3                 # at 250, 500 and 750 ms
+    assert all(isinstance(ev, Output) for ev in posted)
+    assert posted[0].text.startswith("step 0\n") and posted[0].text.endswith("step 5\n")
+    cap.flush()
+    assert "".join(ev.text for ev in posted) == "".join(f"step {i}\n" for i in range(20))

@@ -47,7 +47,8 @@ from workbench.records import (CommandResult, Finished, Output, Paused,
 
 RUNNING_REFRESH_S = 0.1      # status line: at most 10 redraws a second while running free
                              # (the session posts progress at most 4 times a second)
-RUNNING_PANES_S = 1.0        # history and timings panes: at most 1 a second
+RUNNING_PANES_S = 1.0        # history and timings panes: at most 1 a second, the
+                             # first one second into the run
 
 
 def _pane(name, title, widget):
@@ -209,7 +210,11 @@ class WorkbenchApp(App[int]):
         ev = message.event
         if isinstance(ev, Running):
             self._pending_running = ev
-            self.state = "running"
+            if self.state != "running":
+                # the panes were drawn at the pause (or start): the first
+                # refresh of history and timings is one interval into the run
+                self.state = "running"
+                self._panes_drawn_at = time.monotonic()
             self._schedule_running()
         elif isinstance(ev, Paused):
             self._apply_paused(ev)
