@@ -8,8 +8,8 @@ import asyncio
 import contextlib
 import os
 import textwrap
-from types import SimpleNamespace
 import time
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
