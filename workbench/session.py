@@ -36,8 +36,8 @@ Deviations from / additions to notes/session-api.md (all additive):
   op, values not kept) rather than one per VJP op; a command sent
   meanwhile takes effect within those 256 ops or 50 ms.  Stepping,
   breakpoints and recordings keep per-op events.  ``Running`` progress
-  is posted at most every 250 ms; the script's output at most as often
-  (and at every Running post, pause and the end).
+  is posted at most every 500 ms, the script's output with it (or after
+  600 ms without a post), at every pause and at the end.
 - ``session.kill(timeout)``: quit, and if the script runs no ops (a
   pure-Python loop, a sleep), raise QuitSession in its thread.
 - ``session.wait_for_prompt(timeout)``: block until the session is paused
@@ -95,9 +95,11 @@ from collections import deque
 
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
-from workbench.free_run import FreeHook, add_timing, drain, intern_site
+from workbench.free_run import (
+    FreeHook, add_timing, drain, drain_entries, intern_site,
+)
 from workbench.history import (
-    History, RawOp, device_id, make_entry, operand_value, raw_to_record,
+    W, History, RawOp, device_id, make_entry, operand_value, raw_to_record,
 )
 from workbench.records import (
     CommandResult, Finished, Paused, PostMortem, Running,
@@ -115,11 +117,15 @@ _get_ident = threading.get_ident
 _perf_ns = time.perf_counter_ns
 
 RUNNING_INTERVAL_NS = 50_000_000        # history lags a free run by at most this
-# Running progress at most 4 times a second: each one wakes the UI thread,
+# Running progress at most twice a second: each one wakes the UI thread,
 # and a UI wake-up costs the running script several times its own CPU time
-# (measured on the MLP sample with the app attached: progress every 100 ms
-# made the run about 0.1 s per 0.4 s slower than every 250 ms)
-POST_INTERVAL_NS = 250_000_000
+# (a GIL hand-over per turn of the UI's event loop, a dozen turns per
+# redraw, the script's thread woken on a core whose caches it lost).
+# Measured on the MLP sample with the app attached: progress every 100 ms
+# made the run about 0.1 s per 0.4 s slower than every 250 ms, and every
+# 250 ms about 0.07x of a plain run slower than every 500 ms (each post
+# stalled the script 7-8 ms)
+POST_INTERVAL_NS = 500_000_000
 BATCH = 64                              # ops queued before entries are built
 FREE_BATCH = 256                        # ... running free (engine records)
 _SESSION_FILE = os.path.abspath(__file__)
@@ -210,6 +216,7 @@ class Session:
         self._tapes_seen = []
         self._locs = {}                 # location -> itself (interned)
         self._sites = {}                # id(code) -> {lasti: location}
+        self._site_keys = {}            # (id(code), lasti) -> location (drain)
         self._site_codes = []           # ... the code objects (ids stay unique)
         self._shapes = {}               # output shape -> itself (interned)
         self._free_tid = None           # see _after_op
@@ -522,22 +529,28 @@ class Session:
     def _flush_records(self, entries, values):
         """Add the engine's records (running free) to the batch's entries,
         in op order, and both to the history; post progress."""
+        flat = None
         if self._rbuf:
             if entries:     # device ops' events and host records interleave
-                drain(self, entries, values)
+                drain_entries(self, entries, values)
                 order = sorted(range(len(entries)), key=lambda i: entries[i][0])
                 entries = [entries[i] for i in order]
                 values = [values[i] for i in order]
-            else:
-                drain(self, entries, values)
+            else:           # records only: the entries stay flat
+                flat, values = drain(self)
         if not self._q.empty():             # a command whose flag was lost
             self._free_tid = None
             self._pending = self._check_before = True
-        if not entries:
+        if flat is not None:
+            self.ops_run += len(values)
+            self.history.extend_flat(flat, values)
+            raw = RawOp(tuple(flat[-W:]), values[-1])
+        elif entries:
+            self.ops_run += len(entries)
+            self.history.extend(entries, values)
+            raw = RawOp(entries[-1], values[-1])
+        else:
             return None
-        self.ops_run += len(entries)
-        self.history.extend(entries, values)
-        raw = RawOp(entries[-1], values[-1])
         self._last_flush = now = _perf_ns()
         if now - self._last_post > POST_INTERVAL_NS and not self._check_before:
             self._post_running(raw, now)

@@ -24,10 +24,12 @@ from workbench.records import (
 )
 
 _get_ident = threading.get_ident
-# the script's output goes to the UI at most 4 times a second (and at every
-# Running post and pause): a progress line every 50 ms otherwise woke the
-# UI thread, at the running script's expense, once per line
-FLUSH_INTERVAL_NS = 250_000_000
+# the script's output goes to the UI with each Running post (every 500 ms
+# while ops run), at pauses and the end, and after 600 ms of no post: a
+# progress line every 50 ms otherwise woke the UI thread, at the running
+# script's expense, once per line (longer than the post interval, so a free
+# run's output rides on its Running posts)
+FLUSH_INTERVAL_NS = 600_000_000
 FLUSH_BYTES = 16_384
 TAPE_ENTRIES_SHOWN = 500
 
@@ -73,7 +75,7 @@ class _Writer:
 
 class OutputCapture:
     """Replaces sys.stdout/sys.stderr; batches the worker's text into
-    :class:`Output` events (every 250 ms, 16 KB, or on flush)."""
+    :class:`Output` events (every 600 ms, 16 KB, or on flush)."""
 
     def __init__(self, tid, post):
         self.tid = tid

@@ -370,6 +370,37 @@ def _active_timers(app):
             for t in list(getattr(n, "_timers", ())) if t._active.is_set()]
 
 
+def test_session_events_queued_together_arrive_as_one_message():
+    """Events queued before the UI thread takes them cost it one wake-up
+    (one SessionEvents message) and are applied in order."""
+    from workbench.app.messages import Inbox, SessionEvents
+    from workbench.records import Output, Running
+
+    inbox = Inbox()
+    assert inbox.put(1) and not inbox.put(2) and not inbox.put(3)
+    assert inbox.take() == [1, 2, 3] and inbox.take() == []
+    assert inbox.put(4)                         # empty again: tell the taker
+
+    async def body():
+        async with paused_fake_app() as (app, pilot):
+            posted = []
+            post = app.post_message
+
+            def counting_post(message):
+                posted.append(type(message).__name__)
+                return post(message)
+            app.post_message = counting_post
+            app.forward_event(Output("stdout", "first line\n"))
+            app.forward_event(Running(ops_run=60001, last=None, timings=()))
+            app.forward_event(Output("stdout", "second line\n"))
+            assert posted == [SessionEvents.__name__]
+            await wait_for(pilot, lambda: "60001 ops" in status_text(app), "the snapshot")
+            await wait_for(pilot, lambda: "second line" in console_text(app), "the output")
+            text = console_text(app)
+            assert text.index("first line") < text.index("second line")
+    run(body())
+
+
 def test_no_timer_ticks_while_nothing_changes():
     """An idle tick would cost a running script a GIL switch: once a pause
     or a running snapshot is drawn, no timer of the app keeps ticking."""

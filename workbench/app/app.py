@@ -1,12 +1,13 @@
 """The workbench Textual app: panes over a debugger session.
 
-The app learns about the program only through :class:`SessionEvent`
-messages (posted by the session's worker thread) and acts on it only by
+The app learns about the program only through session events (queued in
+its inbox by the session's worker thread, one :class:`SessionEvents` message
+per batch: see ``workbench.app.messages``) and acts on it only by
 ``session.send(command)`` and ``session.tensor_values(...)`` (the latter from
 a thread worker).  It never touches user objects.
 
 While the program runs free, ``Running`` snapshots are coalesced twice: in the
-message queue (``can_replace``) and by drawing at most one every
+inbox (a batch draws its newest) and by drawing at most one every
 ``RUNNING_REFRESH_S`` (a snapshot arriving sooner is drawn by a one-shot timer,
 superseded by any newer one), so drawing cannot slow a free-running model.
 The app runs no periodic timer: an idle tick costs the running script a
@@ -33,7 +34,7 @@ from workbench.app.command_line import CommandLine
 from workbench.app.fmt import where_text
 from workbench.app.help_screen import HelpScreen
 from workbench.app.inspector import MODES, Inspector
-from workbench.app.messages import SessionEvent
+from workbench.app.messages import Inbox, SessionEvent, SessionEvents
 from workbench.app.op_history import ListSource, OpHistory, OpList, WithCurrent
 from workbench.app.output_log import OutputLog
 from workbench.app.source_view import SourceView
@@ -46,7 +47,7 @@ from workbench.records import (CommandResult, Finished, Output, Paused,
                                PostMortem, Running)
 
 RUNNING_REFRESH_S = 0.1      # status line: at most 10 redraws a second while running free
-                             # (the session posts progress at most 4 times a second)
+                             # (the session posts progress at most twice a second)
 RUNNING_PANES_S = 1.0        # history and timings panes: at most 1 a second, the
                              # first one second into the run
 
@@ -112,6 +113,7 @@ class WorkbenchApp(App[int]):
         self._running_timer = None       # one-shot: draws a snapshot that came early
         self._panes_drawn_at = 0.0
         self._subscribed = False
+        self._inbox = Inbox()            # session events from the worker
         self._froze = False              # gc.freeze() done at mount (undone at unmount)
 
     # -- layout -------------------------------------------------------
@@ -194,12 +196,21 @@ class WorkbenchApp(App[int]):
 
     # -- session -> UI ------------------------------------------------
     def forward_event(self, event) -> None:
-        """Post a session event to the app (any thread)."""
-        self.post_message(SessionEvent(event))
+        """Hand a session event to the app (any thread): queued in the
+        inbox, with one message for all the events queued until the UI
+        thread takes them (see ``workbench.app.messages``)."""
+        if self._inbox.put(event):
+            self.post_message(SessionEvents())
 
-    def _forward_event(self, event) -> None:
-        """Session callback (worker thread): forward as a message."""
-        self.post_message(SessionEvent(event))
+    _forward_event = forward_event      # the session's subscriber
+
+    def on_session_events(self, message: SessionEvents) -> None:
+        """Apply the events waiting in the inbox, in order."""
+        for ev in self._inbox.take():
+            self._apply_event(ev)
+        log = self.query_one(OutputLog)
+        if log._pending:        # the batch's output, drawn in this wake-up
+            log.flush()
 
     def _tensor_values(self, op_index, slot, slice_text):
         """Values provider for the inspector (called from a thread worker)."""
@@ -207,7 +218,9 @@ class WorkbenchApp(App[int]):
 
     def on_session_event(self, message: SessionEvent) -> None:
         """Apply one session event to the panes."""
-        ev = message.event
+        self._apply_event(message.event)
+
+    def _apply_event(self, ev) -> None:
         if isinstance(ev, Running):
             self._pending_running = ev
             if self.state != "running":
@@ -381,6 +394,12 @@ class WorkbenchApp(App[int]):
             return
         log = self.query_one(OutputLog)
         log.add_command(text)
+        try:
+            self._send(text, log)
+        finally:
+            log.flush()         # the echo and any answer, in this wake-up
+
+    def _send(self, text: str, log: OutputLog) -> None:
         word, _, rest = text.partition(" ")
         rest = rest.strip()
         if word in ("help", "?", "h") and not rest:

@@ -1,16 +1,20 @@
 """Messages that carry session events into the app.
 
-The session calls its subscribers on the worker thread; the app's subscriber
-wraps each event in :class:`SessionEvent` and posts it (``post_message`` is
-thread-safe).  ``Running`` progress snapshots may replace one another in the
-queue (Textual's ``can_replace``), so a backlog collapses to the newest.
+The session calls its subscribers on the worker thread.  The app's
+subscriber puts each event in the app's inbox (:class:`Inbox`) and posts
+one :class:`SessionEvents` message for everything queued until the UI
+thread takes it: each message wakes the UI thread, and each wake-up costs
+a running script far more than the UI's own work (a GIL hand-over and a
+thread woken on the other core), so a Running snapshot and the output
+flushed with it, or a burst of events, arrive as one.  :class:`SessionEvent`
+wraps one event for callers on the UI thread.
 """
 
 from __future__ import annotations
 
-from textual.message import Message
+import threading
 
-from workbench.records import Running
+from textual.message import Message
 
 
 class SessionEvent(Message):
@@ -20,7 +24,27 @@ class SessionEvent(Message):
         super().__init__()
         self.event = event
 
-    def can_replace(self, message: Message) -> bool:
-        """A Running snapshot is superseded by a newer Running snapshot."""
-        return (isinstance(self.event, Running) and isinstance(message, SessionEvent)
-                and isinstance(message.event, Running))
+
+class SessionEvents(Message):
+    """Events are waiting in the app's inbox."""
+
+
+class Inbox:
+    """Events from any thread, taken in order by the UI thread.
+
+    ``put`` returns True when the taker must be told (the inbox was empty
+    since the last ``take``): one message per batch, however many events."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._events: list = []
+
+    def put(self, event) -> bool:
+        with self._lock:
+            self._events.append(event)
+            return len(self._events) == 1
+
+    def take(self) -> list:
+        with self._lock:
+            events, self._events = self._events, []
+        return events

@@ -1,8 +1,10 @@
 """Console pane: the program's output and the debugger's answers, interleaved
 as in a pdb terminal.  Writes are buffered and flushed by a one-shot timer
 ``FLUSH_INTERVAL`` after the first write (one redraw per flush, not per line;
-no periodic timer while nothing is written); lines are wrapped to the pane's
-width when written.
+no periodic timer while nothing is written), or at once by :meth:`flush`
+(the app flushes after each batch of session events and each command, in
+the same wake-up of the UI thread); lines are wrapped to the pane's width
+when written.
 """
 
 from __future__ import annotations
@@ -104,6 +106,9 @@ class OutputLog(VirtualList):
     # -- writing --------------------------------------------------------
     def flush(self) -> None:
         """Append everything queued since the last flush, in one redraw."""
+        if self._flush_timer is not None:       # (flushing now: no wake-up later)
+            self._flush_timer.stop()
+            self._flush_timer = None
         if self._partial:
             waited = time.monotonic() - self._partial_since
             if waited >= PARTIAL_AGE_S:
