@@ -1,12 +1,15 @@
 """Workbench UI benchmark: prints one table.
 
     python benchmarks/bench_workbench.py [--steps 60] [--mlp-steps 1500] [--ops 1000000]
+                                         [--reps 5]
 
 1. step latency: `s` pressed -> the new pause drawn, in a headless app at
    120x40 over a real Session on the MLP sample (p50/p95 over --steps steps);
    also -> the inspector's values drawn (they are fetched off the UI thread).
 2. continue mode: the MLP sample run plainly (in process) vs. run under the
-   Session with the app attached headless (`--no-break`, running free).
+   Session with the app attached headless (`c` from the first pause, running
+   free); best of --reps rounds each (a shared machine's noise is one-sided:
+   a run is only ever slowed), every round's ratio printed too.
 3. a 1e6-op history: time and memory to open the app on a session whose
    history holds --ops ops (cursor on the last op, first frame drawn), and
    to filter it.
@@ -294,6 +297,8 @@ def _main() -> int:
     ap.add_argument("--steps", type=int, default=60)
     ap.add_argument("--mlp-steps", type=int, default=1500)
     ap.add_argument("--ops", type=int, default=1_000_000)
+    ap.add_argument("--reps", type=int, default=5,
+                    help="continue mode: rounds of plain / session / session + UI (best of)")
     args = ap.parse_args()
     os.environ.setdefault("CORE_DEVICE", "cpu")
     rows = []
@@ -310,7 +315,7 @@ def _main() -> int:
 
     plain_run(20)                                        # warm imports and caches
     plains, uis, sessions = [], [], []
-    for _ in range(3):
+    for _ in range(args.reps):
         plains.append(plain_run(args.mlp_steps))
         sessions.append(session_run(args.mlp_steps))
         _restore(streams)
@@ -318,13 +323,15 @@ def _main() -> int:
         _restore(streams)
         uis.append(elapsed)
     plain, ui, sess = min(plains), min(uis), min(sessions)
-    rows.append((f"MLP {args.mlp_steps} steps plain (best of 3)", f"{plain:.2f} s", ""))
+    rows.append((f"MLP {args.mlp_steps} steps plain (best of {args.reps})", f"{plain:.3f} s", ""))
     rows.append(("MLP under the session alone, no UI (`c` from the first op)",
-                 f"{sess:.2f} s", ""))
+                 f"{sess:.3f} s", ""))
     rows.append((f"MLP under session + UI, running free ({ops} ops, {draws} redraws)",
-                 f"{ui:.2f} s", ""))
+                 f"{ui:.3f} s", ""))
     rows.append(("continue-mode slowdown (session + UI vs plain)", f"{ui / plain:.2f}x",
                  "<= 1.5x"))
+    rows.append(("  each run (session + UI vs the same round's plain)",
+                 " ".join(f"{u / p:.2f}" for u, p in zip(uis, plains)), ""))
     rows.append(("  of which the UI (session + UI vs session alone)", f"{ui / sess:.2f}x", ""))
 
     big = asyncio.run(open_big_history(args.ops))

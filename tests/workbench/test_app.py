@@ -261,8 +261,8 @@ print("cycle collected:", ref() is None)
 
 def test_the_ui_heap_is_frozen_but_the_scripts_objects_are_collected(tmp_path):
     """The UI's own objects are kept out of the collector's full passes
-    while the script runs; the script's garbage is still collected, and the
-    freeze is undone when the UI goes away."""
+    while the script runs, and full passes are rarer; the script's garbage
+    is still collected, and both are undone when the UI goes away."""
     import gc
     p = tmp_path / "cycle.py"
     p.write_text(CYCLE)
@@ -270,13 +270,15 @@ def test_the_ui_heap_is_frozen_but_the_scripts_objects_are_collected(tmp_path):
     async def body():
         session = Session(str(p), break_at_first_op=False)
         app = WorkbenchApp(session)
+        threshold = gc.get_threshold()
         async with app.run_test(size=(120, 40)) as pilot:
             await wait_for(pilot, lambda: app.state == "finished", "the end")
             assert gc.get_freeze_count() > 10_000
+            assert gc.get_threshold()[2] >= 100           # full passes rarer
             await wait_for(pilot, lambda: "cycle collected" in console_text(app), "output")
             assert "cycle collected: True" in console_text(app)
             await pilot.press("q")
-        assert gc.get_freeze_count() == 0
+        assert gc.get_freeze_count() == 0 and gc.get_threshold() == threshold
         assert session.join(5)
     run(body())
 
@@ -398,6 +400,24 @@ def test_session_events_queued_together_arrive_as_one_message():
             await wait_for(pilot, lambda: "second line" in console_text(app), "the output")
             text = console_text(app)
             assert text.index("first line") < text.index("second line")
+    run(body())
+
+
+def test_a_step_draws_with_its_pause_and_continue_draws_at_once():
+    """`s`: nothing is drawn until the pause comes (its echo with it: a frame
+    drawn just before would hold the pause's back); `c`: RUNNING and the
+    echo at once, in the keypress's own wake-up."""
+    async def body():
+        async with paused_fake_app() as (app, pilot):
+            before = app.pauses
+            app.send("s")
+            assert "(wb) s" not in console_text(app)        # not drawn alone
+            await wait_for(pilot, lambda: app.pauses > before, "the pause")
+            assert "(wb) s" in console_text(app)            # drawn with it
+            assert "PAUSED" in status_text(app)
+            app.send("c")
+            assert "(wb) c" in console_text(app)            # at once
+            assert "RUNNING" in status_text(app) and app.state == "running"
     run(body())
 
 

@@ -152,3 +152,42 @@ def test_watch_lines_wrap_beside_the_expression_and_mark_changes():
         watches[1][1].replace(" ", "")
     changed = [t.plain[s.start:s.end] for s in t.spans if "yellow" in str(s.style)]
     assert changed == ["(64, 64)"]
+
+
+def test_source_view_window_marks_and_redraws_only_on_a_move(tmp_path):
+    """The source pane centres the window on the paused line (▶, highlighted),
+    marks lines that issued ops (●), renders once per position, and draws
+    nothing new when shown the same position again."""
+    import asyncio
+
+    from textual.app import App
+
+    from workbench.app.source_view import SourceView
+
+    src = tmp_path / "model.py"
+    src.write_text("".join(f"x{i} = {i}\n" for i in range(1, 41)))
+
+    class One(App):
+        def compose(self):
+            yield SourceView()
+
+    async def body():
+        app = One()
+        async with app.run_test(size=(40, 10)) as pilot:
+            view = app.query_one(SourceView)
+            view.show(str(src), 20, {(str(src), 18), (str(src), 20), ("other.py", 19)})
+            await pilot.pause()
+            rows = [view.render_line(y).text for y in range(view.size.height)]
+            current = next(r for r in rows if "▶" in r)
+            assert "20 x20 = 20" in current
+            assert rows.index(current) in (4, 5)                     # centred
+            assert any(r.startswith("●18 x18") for r in rows)        # op line
+            assert not any(r.startswith("●19") for r in rows)        # other file's
+            strips = view._strips
+            view.show(str(src), 20, {(str(src), 18), (str(src), 20)})
+            assert view._strips is strips                            # unchanged
+            view.show(str(src), 3)
+            await pilot.pause()
+            rows = [view.render_line(y).text for y in range(view.size.height)]
+            assert rows[2].startswith("▶ 3 x3 = 3")                  # clamped at the top
+    asyncio.run(body())

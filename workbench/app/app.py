@@ -48,6 +48,7 @@ from workbench.records import (CommandResult, Finished, Output, Paused,
 
 RUNNING_REFRESH_S = 0.1      # status line: at most 10 redraws a second while running free
                              # (the session posts progress at most twice a second)
+FULL_GC_EVERY = 100          # young (gen 1) collections per full one while the UI runs
 RUNNING_PANES_S = 1.0        # history and timings panes: at most 1 a second, the
                              # first one second into the run
 
@@ -111,10 +112,12 @@ class WorkbenchApp(App[int]):
         self._pending_running: Running | None = None
         self._running_drawn_at = 0.0
         self._running_timer = None       # one-shot: draws a snapshot that came early
+        self._running_shown_ops = -1     # ops_run of the RUNNING status `continue` drew
         self._panes_drawn_at = 0.0
         self._subscribed = False
         self._inbox = Inbox()            # session events from the worker
         self._froze = False              # gc.freeze() done at mount (undone at unmount)
+        self._gc_threshold = gc.get_threshold()     # ... and the thresholds then
 
     # -- layout -------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -157,6 +160,13 @@ class WorkbenchApp(App[int]):
                 gc.collect()
                 gc.freeze()
                 self._froze = True
+                # and full passes over what comes after at most every
+                # FULL_GC_EVERY young passes (CPython's default is 10): the
+                # UI's drawing allocates enough that one came every dozen
+                # steps and held that step's frame about 15 ms
+                self._gc_threshold = gc.get_threshold()
+                t0, t1, t2 = self._gc_threshold
+                gc.set_threshold(t0, t1, max(t2, FULL_GC_EVERY))
             try:
                 self.session.start()
             except Exception as exc:       # e.g. a SyntaxError in the script
@@ -186,6 +196,7 @@ class WorkbenchApp(App[int]):
         """Make sure the script is told to stop when the UI goes away."""
         if self._froze:
             gc.unfreeze()
+            gc.set_threshold(*self._gc_threshold)
             self._froze = False
         if self.resume_event is not None:
             return
@@ -206,11 +217,12 @@ class WorkbenchApp(App[int]):
 
     def on_session_events(self, message: SessionEvents) -> None:
         """Apply the events waiting in the inbox, in order."""
+        answered = False
         for ev in self._inbox.take():
             self._apply_event(ev)
-        log = self.query_one(OutputLog)
-        if log._pending:        # the batch's output, drawn in this wake-up
-            log.flush()
+            answered = answered or isinstance(ev, (Output, CommandResult))
+        if answered:            # the batch's output, drawn in this wake-up
+            self.query_one(OutputLog).flush()
 
     def _tensor_values(self, op_index, slot, slice_text):
         """Values provider for the inspector (called from a thread worker)."""
@@ -222,12 +234,18 @@ class WorkbenchApp(App[int]):
 
     def _apply_event(self, ev) -> None:
         if isinstance(ev, Running):
-            self._pending_running = ev
             if self.state != "running":
-                # the panes were drawn at the pause (or start): the first
-                # refresh of history and timings is one interval into the run
+                # resumed: the panes were drawn at the pause (or start), so
+                # their first refresh is one interval into the run, and the
+                # status shows RUNNING once the run has lasted
+                # RUNNING_REFRESH_S (a step, paused again sooner, never
+                # flashes it; a frame drawn meanwhile would hold the pause's
+                # back by one frame interval)
                 self.state = "running"
-                self._panes_drawn_at = time.monotonic()
+                self._panes_drawn_at = self._running_drawn_at = time.monotonic()
+            elif ev.last is None and ev.ops_run == self._running_shown_ops:
+                return          # the status already says this (`continue` drew it)
+            self._pending_running = ev
             self._schedule_running()
         elif isinstance(ev, Paused):
             self._apply_paused(ev)
@@ -244,6 +262,9 @@ class WorkbenchApp(App[int]):
     def _apply_paused(self, ev: Paused) -> None:
         """Draw a pause: status, source, inspector, history, tape, timings, watches."""
         self._pending_running = None
+        if self._running_timer is not None:
+            self._running_timer.stop()
+            self._running_timer = None
         self.paused = ev
         self.state = "paused"
         with self.batch_update():
@@ -394,12 +415,6 @@ class WorkbenchApp(App[int]):
             return
         log = self.query_one(OutputLog)
         log.add_command(text)
-        try:
-            self._send(text, log)
-        finally:
-            log.flush()         # the echo and any answer, in this wake-up
-
-    def _send(self, text: str, log: OutputLog) -> None:
         word, _, rest = text.partition(" ")
         rest = rest.strip()
         if word in ("help", "?", "h") and not rest:
@@ -436,6 +451,24 @@ class WorkbenchApp(App[int]):
             log.add_result("the program is running: ctrl+c pauses it", ok=False)
             return
         self.session.send(text)
+        # the echo shows with the answer (a pause flushes the console, and so
+        # does a batch of events with output or a result), not in a frame of
+        # its own now: a frame drawn just before a step's pause arrives holds
+        # the pause's frame back 17-33 ms (Textual's update timer skips to
+        # the second next tick), which made one step in ten take 40-55 ms
+        if word in ("c", "cont", "continue") and self.state == "paused":
+            self._show_running_now(log)
+
+    def _show_running_now(self, log: OutputLog) -> None:
+        """``continue`` sent: RUNNING and the echo in this wake-up of the UI
+        thread, not in another one a moment into the run (each wake-up
+        while the script runs costs it a GIL hand-over or more)."""
+        ops = self.paused.ops_run if self.paused is not None else 0
+        self.state = "running"
+        self._panes_drawn_at = self._running_drawn_at = time.monotonic()
+        self._running_shown_ops = ops
+        self.query_one(StatusBar).show(running_text(self.script, ops, None))
+        log.flush()
 
     def on_command_line_command(self, event: CommandLine.Command) -> None:
         """A command typed at the (wb) prompt."""
