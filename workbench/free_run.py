@@ -17,13 +17,9 @@ reading, still arrive as OpEvents through ``after_op``.
 
 from __future__ import annotations
 
-from itertools import repeat
-from operator import add, is_not, sub
-
 from core._event import site_location
 from core._record import FIELDS
-from workbench import history as _h
-from workbench.history import ARRAY_OVERHEAD, W, device_id
+from workbench.history import device_id
 
 K = len(FIELDS)
 _I = {name: i for i, name in enumerate(FIELDS)}
@@ -35,15 +31,6 @@ I_DEV, I_CODE, I_LASTI, I_SCOPE, I_ATTRS = (_I[n] for n in (
     "device", "code", "lasti", "scope", "attrs"))
 I_OSHAPE, I_ODTYPE, I_D0, I_D1, I_EXTRA = (_I[n] for n in (
     "out_shape", "out_dtype", "d0", "d1", "extra"))
-# history entry fields (workbench.history) ...
-H_NAME, H_LOC, H_DEV, H_HOST, H_KERNEL, H_OSHAPE, H_NBYTES, H_NIN = (
-    _h.I_NAME, _h.I_LOC, _h.I_DEV, _h.I_HOST, _h.I_KERNEL, _h.I_OSHAPE,
-    _h.I_NBYTES, _h.I_NIN)
-# ... copied from a record field as they are
-_COPIED = ((_h.I_INDEX, I_INDEX), (_h.I_PHASE, I_PHASE),
-           (_h.I_SCOPE, I_SCOPE), (_h.I_ATTRS, I_ATTRS), (_h.I_FWD, I_FWD),
-           (_h.I_ODTYPE, I_ODTYPE))
-_NONES = repeat(None)
 
 
 class FreeHook:
@@ -63,93 +50,73 @@ class FreeHook:
         return "<workbench session hook free>"
 
 
-def drain(session):
-    """History entries for the records the engine wrote into
-    ``session._rbuf``/``_rvals`` (both emptied), updating the session's
-    timing table and line index: ``(flat, values)``, the entries flat
-    (``history.W`` values per op, as the history stores them) and each
-    op's kept values (None where not kept), or ``(None, None)``.
+def drain(session, entries, values):
+    """Append history entries and values for the records the engine wrote
+    into ``session._rbuf``/``_rvals`` (emptied), updating the session's
+    timing table and line index.  Returns how many were added.
 
-    Built a column at a time: each field of the batch is sliced out of
-    the record buffer and assigned to its stride of the flat list, or
-    mapped through a C function, so the work per op runs in C loops.  An
-    entry tuple per op and a Python loop over every field cost the running
-    script about 3% of a plain run more (the MLP sample, session alone);
-    the one Python loop left is the timing table's."""
+    Columns are sliced out of the flat buffer (C loops) and zipped; only
+    the user's line and the output shape need a look-up per record."""
     buf = session._rbuf
+    vals = session._rvals
     n = len(buf) // K
     if not n:
-        return None, None
-    vals = session._rvals
-    # a bounded deque: the values of the last ops only
-    vals = list(vals) if len(vals) == n else ([None] * n + list(vals))[-n:]
-    session._rvals.clear()
-    col = buf.__getitem__
-    flat = [None] * (W * n)           # (the device time stays None)
-    for h, i in _COPIED:
-        flat[h::W] = col(slice(i, None, K))
-    names = col(slice(I_NAME, None, K))
-    flat[H_NAME::W] = names
-    # the user's line per (code, instruction offset), interned
-    keys = list(zip(map(id, col(slice(I_CODE, None, K))),
-                    col(slice(I_LASTI, None, K))))
-    sites = session._site_keys
-    for key in set(keys).difference(sites):
-        j = keys.index(key)
-        code, lasti = buf[j * K + I_CODE], buf[j * K + I_LASTI]
-        sites[key] = None if code is None else intern_site(
-            session, site_location(code, lasti), code, lasti)
-    flat[H_LOC::W] = map(sites.__getitem__, keys)
-    # (by identity: a Device's __hash__ is Python code, too dear per op)
-    devs = col(slice(I_DEV, None, K))
-    dev = devs[0]
-    if devs.count(dev) == n:            # one device (the usual batch)
-        flat[H_DEV::W] = [device_id(dev)] * n
-    else:
-        dev_ids = {id(d): device_id(d) for d in devs}
-        flat[H_DEV::W] = map(dev_ids.__getitem__, map(id, devs))
-    hosts = list(map(sub, col(slice(I_T1, None, K)), col(slice(I_T0, None, K))))
-    flat[H_HOST::W] = hosts
-    flat[H_KERNEL::W] = map(sub, col(slice(I_K1, None, K)), col(slice(I_K0, None, K)))
-    shapes = session._shapes
+        return 0
+    if len(vals) != n:              # a bounded deque: values of the last ops
+        vals = ([None] * n + list(vals))[-n:]
+    sites, timing, shapes = session._sites, session._timing, session._shapes
     if len(shapes) > 4096:
         shapes.clear()
-    out_shapes = col(slice(I_OSHAPE, None, K))   # one tuple per shape kept
-    flat[H_OSHAPE::W] = map(shapes.setdefault, out_shapes, out_shapes)
-    flat[H_NBYTES::W] = [0 if v is None else v[0].nbytes + ARRAY_OVERHEAD
-                         for v in vals]
-    # operands: 1 or 2 inline (d0, d1), else a tuple in ``extra``
-    nin = list(map(add, map(is_not, col(slice(I_D0, None, K)), _NONES),
-                   map(is_not, col(slice(I_D1, None, K)), _NONES)))
-    extras = col(slice(I_EXTRA, None, K))
-    if extras.count(None) != n:
-        for j, extra in enumerate(extras):
-            if extra is not None:
-                nin[j] = len(extra)
-    flat[H_NIN::W] = nin
-    timing = session._timing
-    timing_get = timing.get
-    for name, ns in zip(names, hosts):      # add_timing, inlined
-        t = timing_get(name)
+    shapes_add = shapes.setdefault
+    add, timing_get = entries.append, timing.get
+    col = buf.__getitem__
+    t0s, k0s, k1s, t1s = (col(slice(i, None, K)) for i in (I_T0, I_K0, I_K1, I_T1))
+    codes, lastis = col(slice(I_CODE, None, K)), col(slice(I_LASTI, None, K))
+    devs = col(slice(I_DEV, None, K))
+    d0s, d1s, extras = (col(slice(i, None, K)) for i in (I_D0, I_D1, I_EXTRA))
+    locs = []
+    add_loc = locs.append
+    last_code = last_lasti = loc = None
+    for code, lasti in zip(codes, lastis):
+        if code is not last_code or lasti != last_lasti:
+            last_code, last_lasti = code, lasti
+            loc = sites.get(id(code))
+            if loc is not None:
+                loc = loc.get(lasti)
+            if loc is None and code is not None:
+                loc = intern_site(session, site_location(code, lasti),
+                                  code, lasti)
+        add_loc(loc)
+    # devices by identity: a Device's __hash__ is Python code, and hashing
+    # one twice per record took a sixth of the drain's time
+    dev = devs[0]
+    dev_ids = {id(dev): device_id(dev)}
+    if devs.count(dev) != n:            # (more than one device in the batch)
+        dev_ids = {id(d): device_id(d) for d in devs}
+    names = col(slice(I_NAME, None, K))
+    for (index, phase, name, scope, loc, attrs, fwd, dev, t0, k0, k1, t1,
+         shape, dtype, d0, d1, extra, v) in zip(
+            col(slice(I_INDEX, None, K)), col(slice(I_PHASE, None, K)), names,
+            col(slice(I_SCOPE, None, K)), locs, col(slice(I_ATTRS, None, K)),
+            col(slice(I_FWD, None, K)), devs, t0s, k0s, k1s, t1s,
+            col(slice(I_OSHAPE, None, K)), col(slice(I_ODTYPE, None, K)),
+            d0s, d1s, extras, vals):
+        ns = t1 - t0
+        add((index, phase, name, scope, loc, attrs, fwd, dev_ids[id(dev)], ns,
+             k1 - k0, None, shapes_add(shape, shape), dtype,
+             v[0].nbytes + 112 if v is not None else 0,
+             len(extra) if extra is not None else
+             0 if d0 is None else 1 if d1 is None else 2))
+        t = timing_get(name)        # add_timing, inlined
         if t is None:
             timing[name] = [1, ns]
         else:
             t[0] += 1
             t[1] += ns
-    buf.clear()
-    return flat, vals
-
-
-def drain_entries(session, entries, values):
-    """:func:`drain` as entry tuples appended to ``entries`` (and values to
-    ``values``), for batches that mix records with per-op events.  Returns
-    how many were added."""
-    flat, vals = drain(session)
-    if flat is None:
-        return 0
-    entries.extend(zip(*[iter(flat)] * W))
     values.extend(vals)
-    return len(vals)
+    buf.clear()
+    session._rvals.clear()
+    return n
 
 
 def add_timing(timing, name, ns):

@@ -272,20 +272,6 @@ class History:
         if len(vals) > self.capacity + self._slack:
             self._trim()
 
-    def extend_flat(self, flat, values):
-        """:meth:`extend` with the entries given flat (``W`` values per op,
-        as the ring stores them) and ``values`` aligned with them."""
-        self._ring.extend(flat)
-        vals = self._vals
-        vals.extend(values)
-        self.total += len(values)
-        self._kept_bytes += sum(flat[I_NBYTES::W])
-        if self._kept_bytes > self._lim_bytes or \
-                len(vals) - self._kept_from > self._lim_ops:
-            self._evict()
-        if len(vals) > self.capacity + self._slack:
-            self._trim()
-
     def _evict(self):
         """Drop values from the oldest kept ops, a chunk at a time, until
         under 90% of both limits (the newest op always keeps its values)."""

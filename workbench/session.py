@@ -95,11 +95,9 @@ from collections import deque
 
 from core import _dispatch as _D
 from workbench import breakpoints as _bp
-from workbench.free_run import (
-    FreeHook, add_timing, drain, drain_entries, intern_site,
-)
+from workbench.free_run import FreeHook, add_timing, drain, intern_site
 from workbench.history import (
-    W, History, RawOp, device_id, make_entry, operand_value, raw_to_record,
+    History, RawOp, device_id, make_entry, operand_value, raw_to_record,
 )
 from workbench.records import (
     CommandResult, Finished, Paused, PostMortem, Running,
@@ -216,7 +214,6 @@ class Session:
         self._tapes_seen = []
         self._locs = {}                 # location -> itself (interned)
         self._sites = {}                # id(code) -> {lasti: location}
-        self._site_keys = {}            # (id(code), lasti) -> location (drain)
         self._site_codes = []           # ... the code objects (ids stay unique)
         self._shapes = {}               # output shape -> itself (interned)
         self._free_tid = None           # see _after_op
@@ -529,28 +526,22 @@ class Session:
     def _flush_records(self, entries, values):
         """Add the engine's records (running free) to the batch's entries,
         in op order, and both to the history; post progress."""
-        flat = None
         if self._rbuf:
             if entries:     # device ops' events and host records interleave
-                drain_entries(self, entries, values)
+                drain(self, entries, values)
                 order = sorted(range(len(entries)), key=lambda i: entries[i][0])
                 entries = [entries[i] for i in order]
                 values = [values[i] for i in order]
-            else:           # records only: the entries stay flat
-                flat, values = drain(self)
+            else:
+                drain(self, entries, values)
         if not self._q.empty():             # a command whose flag was lost
             self._free_tid = None
             self._pending = self._check_before = True
-        if flat is not None:
-            self.ops_run += len(values)
-            self.history.extend_flat(flat, values)
-            raw = RawOp(tuple(flat[-W:]), values[-1])
-        elif entries:
-            self.ops_run += len(entries)
-            self.history.extend(entries, values)
-            raw = RawOp(entries[-1], values[-1])
-        else:
+        if not entries:
             return None
+        self.ops_run += len(entries)
+        self.history.extend(entries, values)
+        raw = RawOp(entries[-1], values[-1])
         self._last_flush = now = _perf_ns()
         if now - self._last_post > POST_INTERVAL_NS and not self._check_before:
             self._post_running(raw, now)
