@@ -167,10 +167,7 @@ class Inspector(Vertical):
             slice_text = default_slice(summary.shape)
             self.query_one("#slice", Input).value = slice_text
         self.post_message(self.SlotChosen(self.record.index, slot))
-        # fetched once this change is drawn: the fetch's thread would hold
-        # the GIL the UI thread needs for the frame (a pause was drawn up to
-        # 30-45 ms late in one step in ten when they overlapped)
-        self.call_after_refresh(self.fetch, self.record.index, slot, slice_text)
+        self.fetch(self.record.index, slot, slice_text)
 
     @work(thread=True, exclusive=True, group="inspector-values")
     def fetch(self, op_index: int, slot: str, slice_text: str) -> None:

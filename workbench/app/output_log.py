@@ -2,9 +2,9 @@
 as in a pdb terminal.  Writes are buffered and flushed by a one-shot timer
 ``FLUSH_INTERVAL`` after the first write (one redraw per flush, not per line;
 no periodic timer while nothing is written), or at once by :meth:`flush`
-(the app flushes after each batch of session events and each command, in
-the same wake-up of the UI thread); lines are wrapped to the pane's width
-when written.
+(the app flushes when a batch of session events brings output or an
+answer, at a pause, and when `continue` is sent: in the same wake-up of
+the UI thread); lines are wrapped to the pane's width when written.
 """
 
 from __future__ import annotations
