@@ -36,8 +36,10 @@ Deviations from / additions to notes/session-api.md (all additive):
   op, values not kept) rather than one per VJP op; a command sent
   meanwhile takes effect within those 256 ops or 50 ms.  Stepping,
   breakpoints and recordings keep per-op events.  ``Running`` progress
-  is posted at most every 500 ms, the script's output with it (or after
-  600 ms without a post), at every pause and at the end.
+  is posted at most every 500 ms, and the script's output with it: while
+  running free, output written goes out with the next post, pause or
+  end (or at a write 600 ms after the last flush), else at a write 50 ms
+  after the last flush.
 - ``session.kill(timeout)``: quit, and if the script runs no ops (a
   pure-Python loop, a sleep), raise QuitSession in its thread.
 - ``session.wait_for_prompt(timeout)``: block until the session is paused
@@ -332,7 +334,8 @@ class Session:
         sys.argv = [self.script, *self.argv]
         sys.path.insert(0, os.path.dirname(self.script))
         if self.capture_output:
-            self._capture = OutputCapture(self._tid, self._post)
+            self._capture = OutputCapture(
+                self._tid, self._post, lambda: self._free_tid is not None)
             self._capture.install()
         self._install(self._check_before or True)
         code = 0

@@ -24,12 +24,13 @@ from workbench.records import (
 )
 
 _get_ident = threading.get_ident
-# the script's output goes to the UI with each Running post (every 500 ms
-# while ops run), at pauses and the end, and after 600 ms of no post: a
-# progress line every 50 ms otherwise woke the UI thread, at the running
-# script's expense, once per line (longer than the post interval, so a free
-# run's output rides on its Running posts)
-FLUSH_INTERVAL_NS = 600_000_000
+# the script's output goes out at a write 50 ms after the last flush, and
+# at every Running post, pause and the end; while the script runs free, at
+# a write 600 ms after the last flush: there a progress line every 50 ms
+# woke the UI thread, at the running script's expense, once per line, and
+# the Running posts (every 500 ms while ops run) carry the output instead
+FLUSH_INTERVAL_NS = 50_000_000
+FREE_FLUSH_INTERVAL_NS = 600_000_000
 FLUSH_BYTES = 16_384
 TAPE_ENTRIES_SHOWN = 500
 
@@ -75,11 +76,13 @@ class _Writer:
 
 class OutputCapture:
     """Replaces sys.stdout/sys.stderr; batches the worker's text into
-    :class:`Output` events (every 600 ms, 16 KB, or on flush)."""
+    :class:`Output` events (every 50 ms, or 600 ms while ``running_free()``
+    says so; 16 KB; or on flush)."""
 
-    def __init__(self, tid, post):
+    def __init__(self, tid, post, running_free=lambda: False):
         self.tid = tid
         self._post = post
+        self._running_free = running_free
         self._buf = []
         self._size = 0
         self._last = time.perf_counter_ns()
@@ -105,8 +108,9 @@ class OutputCapture:
             return
         self._buf.append((stream, text))
         self._size += len(text)
-        now = time.perf_counter_ns()
-        if self._size >= FLUSH_BYTES or now - self._last >= FLUSH_INTERVAL_NS:
+        waited = time.perf_counter_ns() - self._last
+        if self._size >= FLUSH_BYTES or waited >= FREE_FLUSH_INTERVAL_NS or (
+                waited >= FLUSH_INTERVAL_NS and not self._running_free()):
             self.flush()
 
     def flush(self):

@@ -149,10 +149,11 @@ def test_sample_models_run_free_under_the_session():
     assert not _dispatch.hooks
 
 
-def test_script_output_reaches_the_ui_a_few_times_a_second(monkeypatch):
-    """A progress line every 50 ms is posted in batches, one per
-    FLUSH_INTERVAL_NS (each post wakes the UI thread), in order, with
-    nothing lost; a flush (a Running post, a pause, the end) posts the rest."""
+def test_script_output_reaches_the_ui_a_few_times_a_second_while_running_free(monkeypatch):
+    """A progress line every 50 ms: while the script runs free it is posted
+    in batches, one per FREE_FLUSH_INTERVAL_NS (each post wakes the UI
+    thread; the session's Running posts flush in between), otherwise each
+    line goes out at once; in order, nothing lost, a flush posts the rest."""
     import threading
     from types import SimpleNamespace
 
@@ -162,8 +163,10 @@ def test_script_output_reaches_the_ui_a_few_times_a_second(monkeypatch):
     now = [0]
     monkeypatch.setattr(session_support, "time",
                         SimpleNamespace(perf_counter_ns=lambda: now[0]))
+    free = [True]
     posted = []
-    cap = session_support.OutputCapture(threading.get_ident(), posted.append)
+    cap = session_support.OutputCapture(threading.get_ident(), posted.append,
+                                        lambda: free[0])
     for i in range(40):                     # one line every 50 ms for two seconds
         now[0] = i * 50_000_000
         cap.add("stdout", f"step {i}\n")
@@ -172,3 +175,9 @@ def test_script_output_reaches_the_ui_a_few_times_a_second(monkeypatch):
     assert posted[0].text.startswith("step 0\n") and posted[0].text.endswith("step 12\n")
     cap.flush()
     assert "".join(ev.text for ev in posted) == "".join(f"step {i}\n" for i in range(40))
+    free[0] = False                         # paused, stepping, checking breakpoints
+    del posted[:]
+    for i in range(40, 50):
+        now[0] = i * 50_000_000
+        cap.add("stdout", f"step {i}\n")
+    assert [ev.text for ev in posted] == [f"step {i}\n" for i in range(40, 50)]
