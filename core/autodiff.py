@@ -268,8 +268,9 @@ def _record_node(node, g, push, recs):
     out = node.out
     a = inputs[0]
     ta = type(a)
-    if len(inputs) == 1 and (ta is Tensor or ta is Variable):
+    if len(inputs) == 1 and not op.vjp_all and (ta is Tensor or ta is Variable):
         # one tensor operand (elementwise, reductions, shape ops): inline
+        # (a VJP of all operands, e.g. concat of one tensor, returns a list)
         if a._device is not _CPU:
             return False
         ad = a._data

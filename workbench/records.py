@@ -200,7 +200,7 @@ class Paused:
 
 @dataclass(frozen=True)
 class Running:
-    """Coalesced progress while running free (at most 4 per second)."""
+    """Coalesced progress while running free (at most 2 per second)."""
 
     ops_run: int
     last: Optional[OpRecord] = None

@@ -94,6 +94,26 @@ def test_backward_gives_one_record_per_node_with_its_gradients():
     assert "tanh_grad" in [e.name for e in watcher.events]
 
 
+@pytest.mark.parametrize("join", ["concat", "stack"])
+def test_a_node_whose_vjp_gives_all_gradients_has_them_under_a_recorder(join):
+    """concat/stack of a single tensor: one tensor operand, but a VJP that
+    returns the list of all operands' gradients; the recorded backward
+    pushes the gradient, not the list."""
+    x = core.Variable(np.arange(6, dtype=np.float32).reshape(2, 3))
+    f = getattr(core, join)
+    with core.GradientTape() as tape:
+        y = core.sum(f([x], axis=0) * 2.0)
+    want = tape.gradient(y, x).numpy()
+    rec = Recorder()
+    with core.hooks.attached(rec):
+        with core.GradientTape() as tape:
+            y = core.sum(f([x], axis=0) * 2.0)
+        got = tape.gradient(y, x)
+    assert isinstance(got._data, np.ndarray) and got.shape == (2, 3)
+    np.testing.assert_array_equal(got.numpy(), want)
+    assert join in [r["name"] for r in rows(rec) if r["phase"] == "backward"]
+
+
 def test_any_other_hook_restores_op_events_for_everyone():
     a = core.tensor(np.ones(3, np.float32), requires_grad=True)
     rec, watcher = Recorder(), Watcher()
